@@ -1,0 +1,29 @@
+# Install rules and the relocatable CMake package: find_package(bpool CONFIG REQUIRED) + bpool::bpool.
+include(GNUInstallDirs)
+include(CMakePackageConfigHelpers)
+
+set(BPOOL_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/bpool")
+
+install(TARGETS bpool EXPORT bpoolTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" "${PROJECT_SOURCE_DIR}/adapters/include/"
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp")
+foreach(_adapter IN ITEMS bpool_boost bpool_mimalloc)
+  if(TARGET ${_adapter})
+    install(TARGETS ${_adapter} EXPORT bpoolTargets
+      ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+      LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  endif()
+endforeach()
+
+install(EXPORT bpoolTargets NAMESPACE bpool:: DESTINATION ${BPOOL_CMAKE_DIR})
+configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/bpoolConfig.cmake.in"
+  "${PROJECT_BINARY_DIR}/bpoolConfig.cmake" INSTALL_DESTINATION ${BPOOL_CMAKE_DIR})
+write_basic_package_version_file("${PROJECT_BINARY_DIR}/bpoolConfigVersion.cmake"
+  COMPATIBILITY SameMinorVersion)
+install(FILES "${PROJECT_BINARY_DIR}/bpoolConfig.cmake" "${PROJECT_BINARY_DIR}/bpoolConfigVersion.cmake"
+  DESTINATION ${BPOOL_CMAKE_DIR})
+install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/bpool)

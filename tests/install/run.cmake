@@ -1,0 +1,32 @@
+# Installs the bpool build in BPOOL_BINARY_DIR into a fresh prefix, then configures, builds and runs
+# the consumer project against it with find_package(bpool CONFIG REQUIRED).
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(prefix "${WORK_DIR}/prefix")
+
+execute_process(COMMAND "${CMAKE_COMMAND}" --install "${BPOOL_BINARY_DIR}" --prefix "${prefix}"
+  RESULT_VARIABLE rc OUTPUT_QUIET)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "install failed")
+endif()
+
+# A sanitized bpool needs the sanitizer runtime in the consumer too.
+set(flags "${CXX_FLAGS}")
+if(SANITIZER)
+  string(REPLACE ";" "," san "${SANITIZER}")
+  string(APPEND flags " -fsanitize=${san}")
+endif()
+execute_process(COMMAND "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/build"
+    -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
+    "-DCMAKE_CXX_FLAGS=${flags}"
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "configuring the consumer failed")
+endif()
+execute_process(COMMAND "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "building the consumer failed")
+endif()
+execute_process(COMMAND "${WORK_DIR}/build/consumer" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the consumer failed (${rc})")
+endif()
