@@ -1,0 +1,7 @@
+// bpool/bpool.hpp: the whole public API in one include.
+#pragma once
+
+#include <bpool/errors.hpp>
+#include <bpool/pool_options.hpp>
+#include <bpool/pool_resource.hpp>
+#include <bpool/stats.hpp>

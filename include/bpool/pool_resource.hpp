@@ -1,0 +1,128 @@
+// bpool/pool_resource.hpp: the pool itself, a thread-safe std::pmr::memory_resource.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory_resource>
+
+#include <bpool/errors.hpp>
+#include <bpool/pool_options.hpp>
+#include <bpool/stats.hpp>
+
+namespace bpool {
+
+namespace detail {
+class pool_core;
+}
+
+/// A thread-safe `std::pmr::memory_resource` that serves requests up to `largest_pooled_block`
+/// (1 MiB by default) from size classes (about four per doubling), through per-thread caches, under
+/// an optional hard cap on live memory with a backoff-on-exhaustion policy.
+///
+/// Requests above `largest_pooled_block`, or with an alignment no class honours, go straight to
+/// upstream (still counted against the capacity) and are never cached. Every block of a class is
+/// aligned to the largest power of two that divides its size (so power-of-two classes are aligned
+/// to their size), and always to at least `alignof(std::max_align_t)`.
+///
+/// Thread safety: every member may be called concurrently from any thread, except the destructor.
+/// A block may be deallocated by another thread than the one that allocated it. The destructor
+/// returns all memory to upstream, including blocks still handed out (as `std::pmr` pools do); it
+/// must not run concurrently with other calls on the same pool. Threads that used the pool may
+/// outlive it.
+class pool_resource final : public std::pmr::memory_resource {
+  public:
+    /// Effects: a pool with default options over `std::pmr::get_default_resource()`.
+    /// Throws: `std::bad_alloc` if its bookkeeping cannot be allocated.
+    pool_resource();
+
+    /// Effects: a pool with `options` (normalized: see `options()`) drawing its chunks and its
+    /// large blocks from `upstream`, which must outlive the pool.
+    /// Throws: `std::bad_alloc` if its bookkeeping cannot be allocated; `std::invalid_argument` if
+    /// `upstream` is null.
+    explicit pool_resource(const pool_options& options,
+                           std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+
+    /// Effects: gives every chunk and every large block back to upstream. Thread caches that other
+    /// threads still hold for this pool become inert and are freed when those threads next use a
+    /// pool or exit. In a checked build, reports blocks still live.
+    ~pool_resource() override;
+
+    pool_resource(const pool_resource&) = delete;
+    pool_resource& operator=(const pool_resource&) = delete;
+
+    /// Returns the options in force: as given, normalized (classes rounded, fractions clamped,
+    /// defaults filled in), with the current capacity and live-block cap.
+    [[nodiscard]] pool_options options() const;
+
+    /// Returns the resource chunks and large blocks come from.
+    [[nodiscard]] std::pmr::memory_resource* upstream_resource() const noexcept;
+
+    /// Returns a snapshot of every counter. O(threads x size classes); takes an internal lock.
+    [[nodiscard]] pool_stats stats() const;
+
+    /// Returns the bytes handed out and not given back (block sizes). Exact when no other thread
+    /// is allocating; O(threads that used the pool); lock-free readers only.
+    [[nodiscard]] std::size_t live_bytes() const noexcept;
+
+    /// Returns the number of blocks handed out and not given back. Same cost and precision as
+    /// `live_bytes()`.
+    [[nodiscard]] std::size_t live_blocks() const noexcept;
+
+    /// Effects: takes the idle blocks of every thread's cache and of the central lists back to
+    /// their chunks and gives every chunk without a live block, and every idle large block, back
+    /// to upstream. Briefly pauses other threads' use of this pool.
+    /// Returns: the number of bytes given back to upstream.
+    std::size_t trim();
+
+    /// Returns the bytes a request of `bytes` with `alignment` costs against the capacity: its size
+    /// class, or for requests served by upstream directly `bytes` rounded up to 16.
+    /// Throws nothing; returns 0 if `alignment` is not a power of two or the size overflows.
+    [[nodiscard]] std::size_t block_size(
+        std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) const noexcept;
+
+    // --- capacity ----------------------------------------------------------------------------
+
+    /// Effects: sets the hard limit on live bytes (0: unlimited). Raising it wakes waiters that now
+    /// fit; lowering it below the live bytes makes new requests wait (nothing is taken back).
+    /// Thread-safe; briefly pauses other threads' use of this pool.
+    void set_capacity(std::size_t bytes);
+
+    /// Effects: sets the hard limit on live blocks (0: unlimited), like `set_capacity`.
+    void set_max_live_blocks(std::size_t blocks);
+
+    /// Returns the capacity in force (0: unlimited).
+    [[nodiscard]] std::size_t capacity() const noexcept;
+
+    /// Returns the live-block cap in force (0: unlimited).
+    [[nodiscard]] std::size_t max_live_blocks() const noexcept;
+
+    /// Effects: allocates like `allocate` but never waits: at the cap, or on any error (bad
+    /// alignment, upstream failure), returns `nullptr`. The `bypass` and `overcommit` policies do
+    /// not apply. Thread-safe.
+    [[nodiscard]] void* try_allocate(std::size_t bytes,
+                                     std::size_t alignment = alignof(std::max_align_t)) noexcept;
+
+    /// Effects: allocates like `allocate`, waiting at the cap (whatever the pool's policy) for at
+    /// most `timeout` (and not past an `exhaustion_scope` deadline).
+    /// Throws: `capacity_exceeded` after the timeout; `std::invalid_argument` for an alignment that
+    /// is not a power of two; `std::bad_alloc` if the size overflows or upstream fails.
+    [[nodiscard]] void* allocate_for(std::size_t bytes, std::size_t alignment,
+                                     std::chrono::nanoseconds timeout);
+
+  protected:
+    /// Effects: allocates `bytes` aligned to `alignment` (0 bytes: a unique 16-byte block).
+    /// Throws: `std::invalid_argument` if `alignment` is not a power of two; `std::bad_alloc` if
+    /// the size overflows or upstream fails; `capacity_exceeded` at the cap per the policy.
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+
+    /// Effects: gives back a block from `allocate(bytes, alignment)`; `nullptr` is a no-op.
+    void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+
+    /// Returns true only for the same object: blocks of one pool cannot go to another.
+    [[nodiscard]] bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
+
+  private:
+    detail::pool_core* core_;
+};
+
+}  // namespace bpool

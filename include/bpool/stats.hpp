@@ -1,0 +1,65 @@
+// bpool/stats.hpp: the snapshot returned by pool_resource::stats().
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace bpool {
+
+/// Counters of one size class.
+struct size_class_stats {
+    std::size_t block_size = 0;       ///< Bytes of a block of this class.
+    std::uint64_t allocations = 0;    ///< Blocks of this class handed out since construction.
+    std::uint64_t deallocations = 0;  ///< Blocks of this class given back since construction.
+    std::size_t live_blocks = 0;      ///< allocations - deallocations.
+};
+
+/// A snapshot of a pool's counters. Counters are gathered from every thread without stopping
+/// them: while other threads allocate, the figures are each exact for some recent moment, not
+/// necessarily the same one. Once the pool is quiescent, they are exact.
+struct pool_stats {
+    /// Number of buckets in `wait_histogram`.
+    static constexpr std::size_t wait_buckets = 32;
+
+    // Memory.
+    std::size_t live_bytes = 0;       ///< Bytes handed out and not given back (block sizes).
+    std::size_t live_blocks = 0;      ///< Blocks handed out and not given back.
+    std::size_t peak_live_bytes = 0;  ///< Highest `live_bytes` seen, sampled whenever a thread
+                                      ///< settles its accounting with the pool (see README).
+    std::size_t cached_bytes = 0;     ///< Idle bytes kept for reuse: thread caches, central lists,
+                                      ///< free blocks in chunks.
+    std::size_t upstream_bytes = 0;   ///< Bytes currently held from the upstream resource.
+    std::size_t peak_upstream_bytes = 0;  ///< Highest `upstream_bytes` since construction.
+    std::size_t large_live_bytes = 0;     ///< Live bytes of requests above the size classes.
+    std::size_t bypass_live_bytes = 0;   ///< Live bytes served by the `bypass` policy (not pooled).
+    std::size_t bypass_live_blocks = 0;  ///< Live blocks served by the `bypass` policy.
+
+    // Operations.
+    std::uint64_t allocations = 0;          ///< Successful allocations since construction.
+    std::uint64_t deallocations = 0;        ///< Deallocations since construction.
+    std::vector<size_class_stats> classes;  ///< Per size class, smallest first (pooled only).
+
+    // Capacity in force.
+    std::size_t capacity = 0;         ///< 0: unlimited.
+    std::size_t max_live_blocks = 0;  ///< 0: unlimited.
+
+    // Exhaustion.
+    std::uint64_t waits = 0;                 ///< Requests that had to wait at the cap.
+    std::chrono::nanoseconds total_wait{0};  ///< Sum of the time those requests waited.
+    std::chrono::nanoseconds max_wait{0};    ///< Longest single wait.
+    /// Waits by duration: bucket i counts waits of [2^i, 2^(i+1)) microseconds (bucket 0 also
+    /// counts waits under 1 us; the last bucket also counts everything longer).
+    std::array<std::uint64_t, wait_buckets> wait_histogram{};
+    std::uint64_t timeouts = 0;     ///< Requests that gave up (threw `capacity_exceeded`).
+    std::uint64_t failures = 0;     ///< Requests refused at once (`fail`, `try_allocate`).
+    std::uint64_t overcommits = 0;  ///< Requests that proceeded past the cap (`overcommit`).
+    std::uint64_t bypasses = 0;     ///< Requests served outside the pool (`bypass`).
+    std::uint64_t paced = 0;        ///< Requests delayed by the soft threshold.
+    std::size_t waiters = 0;        ///< Requests waiting right now.
+    std::chrono::nanoseconds backoff_interval{0};  ///< The step the next wait starts with.
+};
+
+}  // namespace bpool

@@ -1,0 +1,302 @@
+#include "budget.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+namespace bpool::detail {
+
+namespace {
+
+constexpr std::int64_t max_lease_bytes = std::int64_t{1} << 20;
+constexpr std::int64_t min_lease_bytes = std::int64_t{4} << 10;
+
+std::int64_t to_limit(std::size_t v) noexcept {
+    return v == 0 || v >= static_cast<std::size_t>(budget::unlimited)
+               ? budget::unlimited
+               : static_cast<std::int64_t>(v);
+}
+
+std::size_t from_limit(std::int64_t v) noexcept {
+    return v >= budget::unlimited ? 0 : static_cast<std::size_t>(v);
+}
+
+// A per-thread xorshift generator for jitter: no shared state, no lock.
+double unit_random() noexcept {
+    thread_local std::uint64_t state =
+        0x9E3779B97F4A7C15ull ^ reinterpret_cast<std::uintptr_t>(&state);
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<double>(state >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+budget::budget(std::atomic<std::uint32_t>& flags, const pool_options& options) noexcept
+    : flags_(flags),
+      backoff_(options.backoff),
+      delay_threshold_(options.delay_threshold),
+      stall_warning_(options.stall_warning),
+      on_stall_(options.on_stall),
+      interval_(options.backoff.initial_interval) {}
+
+std::size_t budget::capacity() const noexcept {
+    return from_limit(limit_bytes_.load(std::memory_order_relaxed));
+}
+
+std::size_t budget::max_live_blocks() const noexcept {
+    return from_limit(limit_blocks_.load(std::memory_order_relaxed));
+}
+
+std::size_t budget::peak_live() const noexcept {
+    return static_cast<std::size_t>(
+        std::max<std::int64_t>(live_peak_.load(std::memory_order_relaxed), 0));
+}
+
+void budget::set_limits(std::size_t bytes, std::size_t blocks) noexcept {
+    std::lock_guard lock(mutex_);
+    const std::int64_t lb = to_limit(bytes);
+    limit_bytes_.store(lb, std::memory_order_relaxed);
+    limit_blocks_.store(to_limit(blocks), std::memory_order_relaxed);
+    // A lease is at most 1/32 of the capacity, so that credit parked in thread caches stays a
+    // small part of it even before it is reclaimed.
+    lease_bytes_.store(std::clamp(lb / 32, min_lease_bytes, max_lease_bytes),
+                       std::memory_order_relaxed);
+    grant_waiters();
+    update_flags();
+}
+
+bool budget::fits(amount need) const noexcept {
+    return committed_bytes_.load(std::memory_order_relaxed) + need.bytes <=
+               limit_bytes_.load(std::memory_order_relaxed) &&
+           committed_blocks_.load(std::memory_order_relaxed) + need.blocks <=
+               limit_blocks_.load(std::memory_order_relaxed);
+}
+
+void budget::commit(amount a) noexcept {
+    committed_bytes_.store(committed_bytes_.load(std::memory_order_relaxed) + a.bytes,
+                           std::memory_order_relaxed);
+    committed_blocks_.store(committed_blocks_.load(std::memory_order_relaxed) + a.blocks,
+                            std::memory_order_relaxed);
+}
+
+bool budget::try_lease(amount need, amount* granted, std::chrono::nanoseconds* pause) noexcept {
+    std::lock_guard lock(mutex_);
+    if (head_ != nullptr || !fits(need)) return false;
+    const std::int64_t limit_b = limit_bytes_.load(std::memory_order_relaxed);
+    const std::int64_t limit_n = limit_blocks_.load(std::memory_order_relaxed);
+    const std::int64_t room_b =
+        limit_b - committed_bytes_.load(std::memory_order_relaxed) - need.bytes;
+    const std::int64_t room_n =
+        limit_n - committed_blocks_.load(std::memory_order_relaxed) - need.blocks;
+    // The extra shrinks with the headroom (a quarter of it at most), so that near the cap leases
+    // are small and a waiter rarely has to reclaim anything.
+    amount extra{std::min(lease_bytes_.load(std::memory_order_relaxed), room_b / 4),
+                 std::min(max_lease_blocks, room_n / 4)};
+    *pause = pacing_pause();
+    if (pause->count() > 0) {
+        extra = {};  // above the soft threshold every request comes back here to be paced
+        paced_.fetch_add(1, std::memory_order_relaxed);
+    }
+    *granted = need + extra;
+    commit(*granted);
+    update_flags();
+    return true;
+}
+
+void budget::give(amount a) noexcept {
+    std::lock_guard lock(mutex_);
+    commit({-a.bytes, -a.blocks});
+    grant_waiters();
+    update_flags();
+}
+
+void budget::grant_waiters() noexcept {
+    // Strict arrival order: a large request at the head is not overtaken by small ones behind it.
+    while (head_ != nullptr && fits(head_->need)) {
+        waiter* w = head_;
+        commit(w->need);
+        head_ = w->next;
+        if (head_ == nullptr) tail_ = nullptr;
+        w->granted = true;
+        w->cv.notify_one();
+    }
+    if (head_ == nullptr && fits({0, 0})) interval_ = backoff_.initial_interval;
+}
+
+void budget::remove(waiter* w) noexcept {
+    waiter** link = &head_;
+    waiter* prev = nullptr;
+    while (*link != w) {
+        prev = *link;
+        link = &(*link)->next;
+    }
+    *link = w->next;
+    if (tail_ == w) tail_ = prev;
+    grant_waiters();  // the ones behind may fit now
+}
+
+void budget::update_flags() noexcept {
+    std::uint32_t set = 0, clear = 0;
+    (head_ != nullptr ? set : clear) |= flag_pressure;
+    (pacing_pause().count() > 0 ? set : clear) |= flag_pacing;
+    const std::uint32_t now = flags_.load(std::memory_order_relaxed);
+    if ((now & set) != set) flags_.fetch_or(set, std::memory_order_seq_cst);
+    if ((now & clear) != 0) flags_.fetch_and(~clear, std::memory_order_seq_cst);
+}
+
+std::chrono::nanoseconds budget::pacing_pause() const noexcept {
+    if (delay_threshold_ <= 0) return std::chrono::nanoseconds{0};
+    const auto limit = static_cast<double>(limit_bytes_.load(std::memory_order_relaxed));
+    if (limit >= static_cast<double>(unlimited)) return std::chrono::nanoseconds{0};
+    const double threshold = delay_threshold_ * limit;
+    const auto used = static_cast<double>(committed_bytes_.load(std::memory_order_relaxed));
+    if (used <= threshold) return std::chrono::nanoseconds{0};
+    const double x = std::min((used - threshold) / (limit - threshold), 1.0);
+    // Quadratic: barely noticeable just above the threshold, max_interval at the cap.
+    return std::chrono::nanoseconds(
+        static_cast<std::int64_t>(x * x * static_cast<double>(backoff_.max_interval.count())));
+}
+
+std::chrono::nanoseconds budget::next_step() noexcept {
+    const double r = backoff_.randomization;
+    const double jitter = 1.0 - r + 2.0 * r * unit_random();
+    const auto step = std::chrono::nanoseconds(
+        static_cast<std::int64_t>(static_cast<double>(interval_.count()) * jitter));
+    const double grown = static_cast<double>(interval_.count()) * backoff_.multiplier;
+    interval_ = std::chrono::nanoseconds(static_cast<std::int64_t>(
+        std::min(grown, static_cast<double>(backoff_.max_interval.count()))));
+    return std::max(step, std::chrono::nanoseconds{1000});
+}
+
+void budget::record_wait(std::chrono::nanoseconds waited) noexcept {
+    waits_.fetch_add(1, std::memory_order_relaxed);
+    const std::int64_t ns = waited.count();
+    total_wait_ns_.fetch_add(ns, std::memory_order_relaxed);
+    std::int64_t max = max_wait_ns_.load(std::memory_order_relaxed);
+    while (ns > max && !max_wait_ns_.compare_exchange_weak(max, ns, std::memory_order_relaxed)) {
+    }
+    const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(ns / 1000, 1));
+    const auto bucket = std::min<std::size_t>(std::bit_width(us) - 1, pool_stats::wait_buckets - 1);
+    histogram_[bucket].fetch_add(1, std::memory_order_relaxed);
+}
+
+void budget::report(stall_event::kind what, std::size_t requested,
+                    std::chrono::nanoseconds waited) {
+    if (!on_stall_) return;
+    const stall_event e{what, requested, waited,
+                        live_reader_ != nullptr ? live_reader_(live_ctx_) : 0, capacity()};
+    on_stall_(e);
+}
+
+outcome budget::acquire(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
+                        std::chrono::nanoseconds* waited) {
+    *waited = std::chrono::nanoseconds{0};
+    std::unique_lock lock(mutex_);
+    if (head_ == nullptr && fits(need)) {
+        commit(need);
+        update_flags();
+        return outcome::granted;
+    }
+    if (wp.policy == exhaustion::fail) {
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        return outcome::refused;
+    }
+    if (wp.policy == exhaustion::bypass) {
+        bypasses_.fetch_add(1, std::memory_order_relaxed);
+        return outcome::bypass;
+    }
+    if (need.bytes > limit_bytes_.load(std::memory_order_relaxed) ||
+        need.blocks > limit_blocks_.load(std::memory_order_relaxed)) {
+        // Larger than the whole capacity: waiting cannot help (unless the capacity is raised,
+        // which nobody should wait 15 s for).
+        if (wp.policy == exhaustion::overcommit) {
+            commit(need);
+            overcommits_.fetch_add(1, std::memory_order_relaxed);
+            update_flags();
+            return outcome::overcommitted;
+        }
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        return outcome::refused;
+    }
+
+    waiter w;
+    w.need = need;
+    (tail_ != nullptr ? tail_->next : head_) = &w;
+    tail_ = &w;
+    waiting_.fetch_add(1, std::memory_order_relaxed);
+    update_flags();  // raises flag_pressure: from now on frees hand their bytes over at once
+
+    const steady::time_point start = steady::now();
+    const steady::time_point warn_at =
+        stall_warning_.count() > 0 ? start + stall_warning_ : steady::time_point::max();
+    bool warned = false;
+    while (!w.granted) {
+        // Credit may sit in thread caches that went idle before we arrived: take it back.
+        lock.unlock();
+        r.reclaim();
+        lock.lock();
+        if (w.granted) break;
+        const steady::time_point now = steady::now();
+        if (now >= wp.deadline) break;
+        if (!warned && now >= warn_at) {
+            warned = true;
+            lock.unlock();
+            report(stall_event::kind::stalled, requested,
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(now - start));
+            lock.lock();
+            continue;
+        }
+        const steady::time_point until = std::min(
+            {now + next_step(), wp.deadline, warned ? steady::time_point::max() : warn_at});
+        w.cv.wait_until(lock, until, [&] { return w.granted; });
+    }
+    *waited = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start);
+    outcome result = outcome::granted;
+    if (!w.granted) {
+        remove(&w);
+        if (wp.policy == exhaustion::overcommit) {
+            commit(need);
+            overcommits_.fetch_add(1, std::memory_order_relaxed);
+            result = outcome::overcommitted;
+        } else {
+            timeouts_.fetch_add(1, std::memory_order_relaxed);
+            result = outcome::timed_out;
+        }
+    }
+    waiting_.fetch_sub(1, std::memory_order_relaxed);
+    record_wait(*waited);
+    update_flags();
+    lock.unlock();
+    if (result == outcome::timed_out) report(stall_event::kind::timed_out, requested, *waited);
+    return result;
+}
+
+void budget::publish(std::int64_t delta) noexcept {
+    const std::int64_t now = live_sampled_.fetch_add(delta, std::memory_order_relaxed) + delta;
+    std::int64_t peak = live_peak_.load(std::memory_order_relaxed);
+    while (now > peak && !live_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+}
+
+void budget::fill_stats(pool_stats& s) const {
+    s.capacity = capacity();
+    s.max_live_blocks = max_live_blocks();
+    s.waits = waits_.load(std::memory_order_relaxed);
+    s.total_wait = std::chrono::nanoseconds(total_wait_ns_.load(std::memory_order_relaxed));
+    s.max_wait = std::chrono::nanoseconds(max_wait_ns_.load(std::memory_order_relaxed));
+    for (std::size_t i = 0; i < pool_stats::wait_buckets; ++i)
+        s.wait_histogram[i] = histogram_[i].load(std::memory_order_relaxed);
+    s.timeouts = timeouts_.load(std::memory_order_relaxed);
+    s.failures = failures_.load(std::memory_order_relaxed);
+    s.overcommits = overcommits_.load(std::memory_order_relaxed);
+    s.bypasses = bypasses_.load(std::memory_order_relaxed);
+    s.paced = paced_.load(std::memory_order_relaxed);
+    s.waiters = waiting_.load(std::memory_order_relaxed);
+    std::lock_guard lock(mutex_);
+    s.backoff_interval = interval_;
+}
+
+}  // namespace bpool::detail

@@ -1,0 +1,159 @@
+// Layer 5: capacity and backoff. The budget owns the pool's limits (bytes and blocks) and the count
+// of what is committed against them: bytes and blocks that are live, or leased to thread caches as
+// credit, or granted to a request that is about to use them. committed <= limit at all times unless
+// a request overcommits, which is what makes the cap exact.
+//
+// Leases: a thread cache takes credit in leases (its request plus an extra that shrinks as the
+// headroom does) so that the fast path never touches the budget. Requests that do not fit wait in
+// a FIFO queue of waiter records (tickets in arrival order); whoever gives back (a free under
+// pressure, a reclaim of stranded credit, a capacity change) hands the freed amount to the waiters
+// at the head that now fit, and wakes them. Waiters sleep in steps paced by exponential backoff
+// with jitter; each step may also reclaim credit stranded in idle thread caches (through the
+// reclaimer callback). The pool-wide backoff interval grows with each step and resets when usage is
+// back under the cap with nobody waiting.
+//
+// Thread safety: all members are thread-safe. One mutex guards the queue and the counters' writes;
+// reads for statistics are lock-free. The mutex is never held while calling out (reclaimer,
+// on_stall callback) or sleeping.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include <bpool/pool_options.hpp>
+#include <bpool/stats.hpp>
+
+#include "thread_cache.hpp"
+
+namespace bpool::detail {
+
+using steady = std::chrono::steady_clock;
+
+/// How one request behaves at the cap.
+struct wait_policy {
+    exhaustion policy = exhaustion::wait;
+    steady::time_point deadline = steady::time_point::max();
+};
+
+/// What a request at the cap ended with.
+enum class outcome : unsigned char { granted, overcommitted, bypass, refused, timed_out };
+
+/// Reclaims credit stranded in thread caches (implemented by the pool by quiescing them).
+class reclaimer {
+  public:
+    /// Gives all credit held by thread caches back to the budget. Called without budget locks.
+    virtual void reclaim() noexcept = 0;
+
+  protected:
+    ~reclaimer() = default;
+};
+
+class budget {
+  public:
+    budget(std::atomic<std::uint32_t>& flags, const pool_options& options) noexcept;
+    budget(const budget&) = delete;
+    budget& operator=(const budget&) = delete;
+
+    static constexpr std::int64_t unlimited = INT64_MAX / 4;
+
+    /// Sets the limits (0: unlimited) and hands freed headroom to waiters.
+    void set_limits(std::size_t bytes, std::size_t blocks) noexcept;
+    [[nodiscard]] std::size_t capacity() const noexcept;
+    [[nodiscard]] std::size_t max_live_blocks() const noexcept;
+
+    /// Takes `need` plus an extra lease if it fits and nobody waits. On success stores the total
+    /// granted in `*granted` and, if the soft threshold is passed, the pause the caller must take
+    /// (outside any lock) in `*pause`. Returns false at the cap or when others wait.
+    bool try_lease(amount need, amount* granted, std::chrono::nanoseconds* pause) noexcept;
+
+    /// Gives `a` back and hands it to waiters that now fit.
+    void give(amount a) noexcept;
+
+    /// Takes exactly `need` for a request at the cap, following `wp` (waits, refuses, bypasses,
+    /// or overcommits). `requested` is the caller's size, for reports. Blocks the calling thread;
+    /// must be called with no pool lock held and outside any thread-cache operation.
+    outcome acquire(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
+                    std::chrono::nanoseconds* waited);
+
+    /// Adds `delta` to the sampled live total and updates its peak.
+    void publish(std::int64_t delta) noexcept;
+
+    /// Counts a bypassed request that did not go through acquire (a race with the queue).
+    void count_bypass() noexcept { bypasses_.fetch_add(1, std::memory_order_relaxed); }
+
+    [[nodiscard]] amount committed() const noexcept {
+        return {committed_bytes_.load(std::memory_order_relaxed),
+                committed_blocks_.load(std::memory_order_relaxed)};
+    }
+    [[nodiscard]] std::size_t peak_live() const noexcept;
+
+    /// The lease size: the most extra credit a thread cache gets beyond its request.
+    [[nodiscard]] std::int64_t lease_bytes() const noexcept {
+        return lease_bytes_.load(std::memory_order_relaxed);
+    }
+    [[nodiscard]] amount lease() const noexcept { return {lease_bytes(), max_lease_blocks}; }
+    static constexpr std::int64_t max_lease_blocks = std::int64_t{1} << 16;
+
+    /// Fills the exhaustion fields of `s`.
+    void fill_stats(pool_stats& s) const;
+
+    /// Sets the on_stall callback context (the pool's live bytes reader for reports).
+    using live_reader = std::size_t (*)(const void*) noexcept;
+    void set_live_reader(live_reader f, const void* ctx) noexcept {
+        live_reader_ = f;
+        live_ctx_ = ctx;
+    }
+
+  private:
+    struct waiter {
+        amount need;
+        bool granted = false;
+        waiter* next = nullptr;
+        std::condition_variable cv;
+    };
+
+    [[nodiscard]] bool fits(amount need) const noexcept;
+    void commit(amount a) noexcept;
+    void grant_waiters() noexcept;
+    void remove(waiter* w) noexcept;
+    void update_flags() noexcept;
+    void record_wait(std::chrono::nanoseconds waited) noexcept;
+    std::chrono::nanoseconds next_step() noexcept;
+    std::chrono::nanoseconds pacing_pause() const noexcept;
+    void report(stall_event::kind what, std::size_t requested, std::chrono::nanoseconds waited);
+
+    std::atomic<std::uint32_t>& flags_;
+    const backoff_options backoff_;
+    const double delay_threshold_;
+    const std::chrono::nanoseconds stall_warning_;
+    const std::function<void(const stall_event&)>& on_stall_;
+    live_reader live_reader_ = nullptr;
+    const void* live_ctx_ = nullptr;
+
+    mutable std::mutex mutex_;
+    waiter* head_ = nullptr;  // FIFO queue of waiters (guarded by mutex_)
+    waiter* tail_ = nullptr;
+    std::chrono::nanoseconds interval_;  // the pool-wide backoff step (guarded by mutex_)
+
+    // Written under mutex_, read lock-free.
+    std::atomic<std::int64_t> limit_bytes_{unlimited};
+    std::atomic<std::int64_t> limit_blocks_{unlimited};
+    std::atomic<std::int64_t> committed_bytes_{0};
+    std::atomic<std::int64_t> committed_blocks_{0};
+    std::atomic<std::int64_t> lease_bytes_{0};
+    std::atomic<std::int64_t> live_sampled_{0};
+    std::atomic<std::int64_t> live_peak_{0};
+
+    // Statistics.
+    std::atomic<std::uint64_t> waits_{0}, timeouts_{0}, failures_{0}, overcommits_{0}, bypasses_{0},
+        paced_{0};
+    std::atomic<std::size_t> waiting_{0};
+    std::atomic<std::int64_t> total_wait_ns_{0}, max_wait_ns_{0};
+    std::atomic<std::uint64_t> histogram_[pool_stats::wait_buckets]{};
+};
+
+}  // namespace bpool::detail

@@ -1,0 +1,51 @@
+// The checked build's registry of live blocks: every block handed out is recorded with the size
+// and alignment it was requested with, so that a deallocation can be told apart as correct, a
+// double free, a wrong size or alignment, or a pointer the pool never handed out, and reported
+// with a clear message before anything is corrupted. Compiled to nothing without BPOOL_CHECKED.
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+
+#include "ptr_map.hpp"
+#include "track.hpp"
+
+namespace bpool::detail {
+
+/// What the registry knows of a live block.
+struct live_record {
+    std::size_t bytes = 0;
+    std::size_t align = 0;
+    std::size_t block = 0;  // the block size it costs (class size, or direct size)
+};
+
+/// The diagnosis of a deallocation.
+enum class free_verdict { ok, not_live, wrong_size };
+
+#if BPOOL_CHECKED
+class checked_registry {
+  public:
+    /// Records block `p`; a block already live is an internal error (reported, aborts).
+    void add(void* p, const live_record& r) noexcept;
+    /// Removes `p` if it is live and was requested with a size and alignment that cost the same
+    /// block; else leaves everything as it is and says why (`*was` gets the record, if any).
+    free_verdict remove(void* p, std::size_t block, std::size_t align, live_record* was) noexcept;
+    /// Number of live blocks and their bytes (for the destruction report).
+    void totals(std::size_t* blocks, std::size_t* bytes) const noexcept;
+
+  private:
+    mutable std::mutex mutex_;
+    mutable ptr_map<live_record> live_;
+};
+#else
+class checked_registry {
+  public:
+    void add(void*, const live_record&) noexcept {}
+    free_verdict remove(void*, std::size_t, std::size_t, live_record*) noexcept {
+        return free_verdict::ok;
+    }
+    void totals(std::size_t* blocks, std::size_t* bytes) const noexcept { *blocks = *bytes = 0; }
+};
+#endif
+
+}  // namespace bpool::detail

@@ -1,0 +1,630 @@
+#include "pool_core.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdio>
+#include <new>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "options.hpp"
+
+namespace bpool::detail {
+
+namespace {
+
+// Pool ids index the TLS slot tables; they are recycled, so tables stay small. Generations are
+// never reused, so a slot left by a destroyed pool never matches a new one.
+std::mutex ids_mutex;
+std::vector<std::uint32_t> free_ids;
+std::uint32_t next_id = 0;
+std::atomic<std::uint64_t> next_gen{1};
+
+std::uint32_t acquire_id() {
+    std::lock_guard lock(ids_mutex);
+    if (!free_ids.empty()) {
+        const std::uint32_t id = free_ids.back();
+        free_ids.pop_back();
+        return id;
+    }
+    free_ids.reserve(next_id + 1);  // so that release_id cannot fail
+    return next_id++;
+}
+
+void release_id(std::uint32_t id) noexcept {
+    std::lock_guard lock(ids_mutex);
+    free_ids.push_back(id);  // cannot reallocate: reserved in acquire_id
+}
+
+constexpr amount amount_of(const class_info& k) noexcept {
+    return {k.size, 1};
+}
+
+// Size of a direct block: the request rounded up to 16 bytes (0 if that overflows).
+constexpr std::size_t direct_size(std::size_t bytes) noexcept {
+    return bytes > SIZE_MAX - 15 ? 0 : (bytes + 15) & ~std::size_t{15};
+}
+
+// Blocks a central list keeps before giving the rest back to chunks (or upstream).
+constexpr std::uint32_t central_keep(const class_info& k) noexcept {
+    return 4u * k.batch;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Construction and destruction
+// ---------------------------------------------------------------------------------------------
+
+pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resource* upstream) {
+    init_heavy_barrier();
+    const std::uint32_t id = acquire_id();
+    try {
+        return new pool_core(options, upstream, id, next_gen.fetch_add(1));
+    } catch (...) {
+        release_id(id);
+        throw;
+    }
+}
+
+pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* upstream,
+                     std::uint32_t id, std::uint64_t gen)
+    : id_(id),
+      gen_(gen),
+      largest_size_(options.largest_pooled_block),
+      options_(options),
+      upstream_(upstream),
+      largest_class_(size_to_class(options.largest_pooled_block)),
+      budget_(flags_, options_) {
+    budget_.set_limits(options.capacity, options.max_live_blocks);
+    budget_.set_live_reader(
+        [](const void* self) noexcept { return static_cast<const pool_core*>(self)->live_bytes(); },
+        this);
+}
+
+pool_core::~pool_core() = default;
+
+void pool_core::release_ref() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void pool_core::shutdown() noexcept {
+    {
+        std::lock_guard lock(registry_mutex_);
+        alive_ = false;
+        // Unlist every cache. Their owners still hold references and free them later; their bins
+        // point into chunks that are about to go and are never read again (see the protocol).
+        for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
+            tc->listed_ = false;
+        caches_ = nullptr;
+    }
+    if constexpr (track::checked) {
+        std::size_t blocks = 0, bytes = 0;
+        checked_.totals(&blocks, &bytes);
+        if (blocks != 0)
+            std::fprintf(stderr, "bpool: pool destroyed with %zu live blocks (%zu bytes)\n", blocks,
+                         bytes);
+    }
+    for (unsigned c = 0; c <= largest_class_; ++c)
+        central_[c].destroy(classes[c], upstream_);
+    direct_.destroy(upstream_);
+    BPOOL_ASSERT(upstream_.held() == 0);
+    release_id(id_);
+    release_ref();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread caches: creation, the handshake, exit
+// ---------------------------------------------------------------------------------------------
+
+thread_cache* pool_core::cache_for_thread() noexcept {
+    if (thread_cache* tc = find_cache(id_, gen_)) return tc;
+    tls_slot* slot = slot_for(id_);
+    if (slot == nullptr) return nullptr;
+    if (slot->cache != nullptr) {  // left by a destroyed pool that had the same id
+        thread_cache* stale = std::exchange(slot->cache, nullptr);
+        slot->gen = 0;
+        stale->core_->detach(stale);
+    }
+    auto* tc = new (std::nothrow) thread_cache(this);
+    if (tc == nullptr) return nullptr;
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    refresh_limits(tc);
+    {
+        std::lock_guard lock(registry_mutex_);
+        tc->next_ = caches_;
+        if (caches_) caches_->prev_ = tc;
+        caches_ = tc;
+        tc->listed_ = true;
+    }
+    slot->cache = tc;
+    slot->gen = gen_;
+    return tc;
+}
+
+void pool_core::refresh_limits(thread_cache* tc) const noexcept {
+    // A lease leaves a cache with up to its request plus one lease of credit; frees may add as
+    // much again before the surplus goes back, leaving one lease. So the fast path meets neither
+    // limit in a balanced alloc/free churn, and returns credit once per lease in a one-way flow.
+    tc->hold_limit_ = 3 * budget_.lease_bytes();
+}
+
+void pool_core::enter(thread_cache* tc) noexcept {
+    // A quiescer holds the registry lock while flag_quiesce is up: wait on it, then try again.
+    while (!tc->enter_fast(flags_, flag_quiesce)) {
+        std::lock_guard wait(registry_mutex_);
+    }
+}
+
+template <class F>
+void pool_core::quiesce_locked(F&& f) noexcept {
+    if (caches_ == nullptr) return;
+    flags_.fetch_or(flag_quiesce, std::memory_order_seq_cst);
+    heavy_barrier();
+    for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_) {
+        tc->wait_idle();
+        f(*tc);
+    }
+    flags_.fetch_and(~std::uint32_t{flag_quiesce}, std::memory_order_release);
+}
+
+void pool_core::detach(thread_cache* tc) noexcept {
+    amount credit{};
+    {
+        std::lock_guard lock(registry_mutex_);
+        if (tc->listed_) {
+            for (unsigned c = 0; c <= largest_class_; ++c) {
+                bin& b = tc->bin_of(c);
+                if (b.head) put_central(c, tc->drain(c));
+                retired_allocs_[c].fetch_add(b.allocations());
+                retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
+            }
+            credit = return_credit(tc, {});
+            if (tc->prev_)
+                tc->prev_->next_ = tc->next_;
+            else
+                caches_ = tc->next_;
+            if (tc->next_) tc->next_->prev_ = tc->prev_;
+            tc->listed_ = false;
+        }
+    }
+    if (!credit.zero()) budget_.give(credit);
+    delete tc;
+    release_ref();
+}
+
+void pool_core::reclaim() noexcept {
+    amount total{};
+    {
+        std::lock_guard lock(registry_mutex_);
+        bool stranded = false;
+        for (thread_cache* tc = caches_; tc != nullptr && !stranded; tc = tc->next_) {
+            const amount a = tc->credit();
+            stranded = a.bytes > 0 || a.blocks > 0;
+        }
+        if (!stranded) return;
+        quiesce_locked([&](thread_cache& tc) { total = total + return_credit(&tc, {}); });
+    }
+    budget_.give(total);
+}
+
+// Takes the cache's credit above `keep` out of it (the caller gives it to the budget).
+amount pool_core::return_credit(thread_cache* tc, amount keep) noexcept {
+    const amount have = tc->credit();
+    const amount back{std::max<std::int64_t>(have.bytes - keep.bytes, 0),
+                      std::max<std::int64_t>(have.blocks - keep.blocks, 0)};
+    tc->set_credit(have - back);
+    tc->leased_ = tc->leased_ - back;
+    return back;
+}
+
+void pool_core::settle(thread_cache* tc) noexcept {
+    const std::int64_t net = tc->leased_.bytes - tc->credit().bytes;
+    const std::int64_t delta = net - tc->published_;
+    tc->published_ = net;
+    if (delta != 0) budget_.publish(delta);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allocation
+// ---------------------------------------------------------------------------------------------
+
+wait_policy pool_core::policy_for(request_mode mode) const noexcept {
+    wait_policy wp{options_.on_exhaustion, steady::time_point::max()};
+    const auto now = steady::now();
+    std::chrono::nanoseconds budget_time = options_.backoff.max_elapsed;
+    if (mode.what == request_mode::timed) {
+        wp.policy = exhaustion::wait;
+        budget_time = mode.timeout;
+    }
+    wp.deadline =
+        now + std::min(budget_time, std::chrono::nanoseconds(std::chrono::hours(24 * 365)));
+    scope_override(&wp.policy, &wp.deadline, mode.what == request_mode::timed);
+    if (mode.what == request_mode::no_wait) wp.policy = exhaustion::fail;
+    return wp;
+}
+
+void pool_core::throw_refused(outcome o, std::size_t bytes, std::chrono::nanoseconds waited) const {
+    throw capacity_exceeded(bytes, waited, budget_.capacity(), o == outcome::timed_out);
+}
+
+void* pool_core::allocate(std::size_t bytes, std::size_t alignment, request_mode mode) {
+    if (!std::has_single_bit(alignment)) {
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw std::invalid_argument("bpool: alignment is not a power of two");
+    }
+    const unsigned c =
+        bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    if (c == no_class) return allocate_direct(bytes, alignment, mode);
+    if (thread_cache* tc = cache_for_thread()) return allocate_cached(tc, c, bytes, mode);
+    return allocate_uncached(c, bytes, mode);
+}
+
+// Makes sure the cache holds credit for `need`. Returns true if it does (possibly after a wait);
+// false with the outcome otherwise. Called inside an operation; may leave and re-enter it.
+bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode mode,
+                            outcome* result, std::chrono::nanoseconds* waited) {
+    const std::uint32_t f = flags_.load(std::memory_order_acquire);
+    const amount have = tc->credit();
+    if ((f & (flag_pressure | flag_pacing)) == 0 && have.bytes >= need.bytes &&
+        have.blocks >= need.blocks)
+        return true;
+    if ((f & flag_pressure) == 0) {
+        amount granted{};
+        std::chrono::nanoseconds pause{0};
+        if (budget_.try_lease(need, &granted, &pause)) {
+            tc->set_credit(tc->credit() + granted);
+            tc->leased_ = tc->leased_ + granted;
+            refresh_limits(tc);
+            settle(tc);
+            if (pause.count() > 0) {
+                tc->leave();
+                std::this_thread::sleep_for(pause);
+                enter(tc);
+            }
+            return true;
+        }
+    }
+    // At the cap, or others wait: hand our own credit to the queue first (the oldest waiter may
+    // need it), then wait our turn for exactly what this request needs.
+    const amount mine = return_credit(tc, {});
+    settle(tc);
+    tc->leave();
+    if (!mine.zero()) budget_.give(mine);
+    *result = budget_.acquire(need, bytes, policy_for(mode), *this, waited);
+    enter(tc);
+    if (*result != outcome::granted && *result != outcome::overcommitted) return false;
+    tc->set_credit(tc->credit() + need);
+    tc->leased_ = tc->leased_ + need;
+    settle(tc);
+    return true;
+}
+
+void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes,
+                                 request_mode mode) {
+    const class_info& k = classes[c];
+    enter(tc);
+    outcome result = outcome::granted;
+    std::chrono::nanoseconds waited{0};
+    if (!take_credit(tc, amount_of(k), bytes, mode, &result, &waited)) {
+        tc->leave();
+        if (result == outcome::bypass) return allocate_bypass(k.size, k.align);
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw_refused(result, bytes, waited);
+    }
+    if (tc->bin_of(c).head == nullptr) {
+        try {
+            tc->fill(c, central_[c].take(k, k.batch, upstream_, totals_));
+        } catch (...) {
+            tc->leave();  // the credit stays with the cache; nothing else changed
+            if (mode.what == request_mode::no_wait) return nullptr;
+            throw;
+        }
+    }
+    void* p = tc->pop(c);
+    tc->set_credit(tc->credit() - amount_of(k));
+    tc->leave();
+    track::block_live(p, k.size);
+    return p;
+}
+
+outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode mode,
+                                 std::chrono::nanoseconds* waited) {
+    amount granted{};
+    std::chrono::nanoseconds pause{0};
+    if (budget_.try_lease(need, &granted, &pause)) {
+        if (!(granted - need).zero()) budget_.give(granted - need);  // no cache to keep a lease
+        if (pause.count() > 0) std::this_thread::sleep_for(pause);
+        return outcome::granted;
+    }
+    return budget_.acquire(need, bytes, policy_for(mode), *this, waited);
+}
+
+void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode mode) {
+    const class_info& k = classes[c];
+    std::chrono::nanoseconds waited{0};
+    const outcome o = acquire_exact(amount_of(k), bytes, mode, &waited);
+    if (o == outcome::bypass) return allocate_bypass(k.size, k.align);
+    if (o != outcome::granted && o != outcome::overcommitted) {
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw_refused(o, bytes, waited);
+    }
+    block_list got;
+    try {
+        got = central_[c].take(k, 1, upstream_, totals_);
+    } catch (...) {
+        budget_.give(amount_of(k));
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw;
+    }
+    void* p = got.pop();
+    retired_allocs_[c].fetch_add(1, std::memory_order_relaxed);
+    budget_.publish(k.size);
+    track::block_live(p, k.size);
+    return p;
+}
+
+void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, request_mode mode) {
+    const std::size_t size = direct_size(bytes);
+    if (size == 0 || size > static_cast<std::size_t>(budget::unlimited)) {
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw std::bad_alloc();
+    }
+    const amount need{static_cast<std::int64_t>(size), 1};
+    std::chrono::nanoseconds waited{0};
+    const outcome o = acquire_exact(need, bytes, mode, &waited);
+    if (o == outcome::bypass) return allocate_bypass(size, alignment);
+    if (o != outcome::granted && o != outcome::overcommitted) {
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw_refused(o, bytes, waited);
+    }
+    try {
+        bool first_bypass = false;
+        void* p = direct_.allocate(upstream_, size, alignment, false, &first_bypass);
+        budget_.publish(need.bytes);
+        return p;
+    } catch (...) {
+        budget_.give(need);
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw;
+    }
+}
+
+void* pool_core::allocate_bypass(std::size_t size, std::size_t alignment) {
+    bool first = false;
+    void* p = direct_.allocate(upstream_, size, alignment, true, &first);
+    if (first) flags_.fetch_or(flag_bypass, std::memory_order_seq_cst);
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deallocation
+// ---------------------------------------------------------------------------------------------
+
+void pool_core::deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    const unsigned c =
+        bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    if (c == no_class) {
+        BPOOL_CHECK(deallocate_direct(p),
+                    "deallocate: pointer not allocated by this pool (or freed twice), or the "
+                    "size/alignment differs from the allocation's");
+        return;
+    }
+    if ((flags_.load(std::memory_order_acquire) & flag_bypass) != 0 && deallocate_direct(p)) return;
+    if (thread_cache* tc = cache_for_thread()) {
+        deallocate_cached(tc, c, p);
+    } else {
+        deallocate_uncached(c, p);
+    }
+}
+
+bool pool_core::deallocate_direct(void* p) noexcept {
+    direct_block b;
+    bool last_bypass = false;
+    if (!direct_.remove(p, &b, &last_bypass)) return false;
+    upstream_.deallocate(p, b.size, b.align);
+    if (b.bypass) {
+        if (last_bypass) flags_.fetch_and(~std::uint32_t{flag_bypass}, std::memory_order_release);
+    } else {
+        budget_.publish(-static_cast<std::int64_t>(b.size));
+        budget_.give({static_cast<std::int64_t>(b.size), 1});
+    }
+    return true;
+}
+
+std::size_t pool_core::put_central(unsigned c, block_list blocks) noexcept {
+    const class_info& k = classes[c];
+    const bool over =
+        totals_.idle_bytes.load(std::memory_order_relaxed) > options_.max_cached_bytes;
+    return central_[c].put(k, blocks, over ? 0 : central_keep(k), upstream_, totals_);
+}
+
+void pool_core::flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept {
+    put_central(c, tc->take_front(c, n));
+}
+
+void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept {
+    const class_info& k = classes[c];
+    enter(tc);
+    track::block_idle(p, k.size);
+    bin& b = tc->bin_of(c);
+    amount give_back{};
+    if ((flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0) {
+        // Requests wait (or usage is above the soft threshold): the block goes where any thread
+        // finds it, and its bytes plus all of this cache's credit go back to the budget now.
+        block_list one;
+        one.push(p);
+        put_central(c, one);
+        bump(b.frees, std::uint64_t{1});
+        bump(b.moved, std::uint64_t(-1));  // counted as freed into the bin and moved out
+        tc->set_credit(tc->credit() + amount_of(k));
+        give_back = return_credit(tc, {});
+    } else {
+        if (b.count.load(std::memory_order_relaxed) >= b.limit) flush(tc, c, k.batch);
+        tc->push_freed(c, p);
+        tc->set_credit(tc->credit() + amount_of(k));
+        if (tc->credit().bytes > tc->hold_limit_) give_back = return_credit(tc, budget_.lease());
+    }
+    settle(tc);
+    tc->leave();
+    if (!give_back.zero()) budget_.give(give_back);
+}
+
+void pool_core::deallocate_uncached(unsigned c, void* p) noexcept {
+    const class_info& k = classes[c];
+    track::block_idle(p, k.size);
+    block_list one;
+    one.push(p);
+    put_central(c, one);
+    retired_frees_[c].fetch_add(1, std::memory_order_relaxed);
+    budget_.publish(-static_cast<std::int64_t>(k.size));
+    budget_.give(amount_of(k));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked build
+// ---------------------------------------------------------------------------------------------
+
+void pool_core::checked_allocated(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    checked_.add(p, {bytes, alignment, block_size(bytes, alignment)});
+}
+
+void pool_core::checked_deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    live_record was;
+    const std::size_t block = block_size(bytes, alignment);
+    switch (checked_.remove(p, block, alignment, &was)) {
+        case free_verdict::ok:
+            return;
+        case free_verdict::wrong_size:
+            fatalf(__FILE__, __LINE__,
+                   "deallocate(%p, %zu, %zu): block was allocated as (%zu bytes, alignment %zu); "
+                   "wrong size or alignment",
+                   p, bytes, alignment, was.bytes, was.align);
+        case free_verdict::not_live:
+            break;
+    }
+    bool ours = direct_.contains(p);
+    for (unsigned c = 0; c <= largest_class_ && !ours; ++c)
+        ours = central_[c].owns(p, classes[c]);
+    if (ours) {
+        fatalf(__FILE__, __LINE__, "deallocate(%p, %zu, %zu): double free (the block is not live)",
+               p, bytes, alignment);
+    }
+    fatalf(__FILE__, __LINE__,
+           "deallocate(%p, %zu, %zu): foreign pointer (not allocated by this pool)", p, bytes,
+           alignment);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rest of the public API
+// ---------------------------------------------------------------------------------------------
+
+std::size_t pool_core::block_size(std::size_t bytes, std::size_t alignment) const noexcept {
+    if (!std::has_single_bit(alignment)) return 0;
+    const unsigned c =
+        bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    return c == no_class ? direct_size(bytes) : classes[c].size;
+}
+
+pool_options pool_core::options() const {
+    pool_options o = options_;
+    o.capacity = budget_.capacity();
+    o.max_live_blocks = budget_.max_live_blocks();
+    return o;
+}
+
+std::size_t pool_core::live_bytes() const noexcept {
+    std::int64_t live =
+        budget_.committed().bytes + static_cast<std::int64_t>(direct_.counts().bypass_bytes);
+    std::lock_guard lock(registry_mutex_);
+    for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
+        live -= tc->credit().bytes;
+    return live > 0 ? static_cast<std::size_t>(live) : 0;
+}
+
+std::size_t pool_core::live_blocks() const noexcept {
+    std::int64_t live =
+        budget_.committed().blocks + static_cast<std::int64_t>(direct_.counts().bypass_blocks);
+    std::lock_guard lock(registry_mutex_);
+    for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
+        live -= tc->credit().blocks;
+    return live > 0 ? static_cast<std::size_t>(live) : 0;
+}
+
+pool_stats pool_core::stats() const {
+    pool_stats s;
+    s.classes.resize(largest_class_ + 1);
+    std::size_t thread_cached = 0;
+    {
+        std::lock_guard lock(registry_mutex_);
+        for (unsigned c = 0; c <= largest_class_; ++c) {
+            s.classes[c].allocations = retired_allocs_[c].load(std::memory_order_relaxed);
+            s.classes[c].deallocations = retired_frees_[c].load(std::memory_order_relaxed);
+        }
+        for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_) {
+            for (unsigned c = 0; c <= largest_class_; ++c) {
+                const bin& b = tc->bin_of(c);
+                s.classes[c].allocations += b.allocations();
+                s.classes[c].deallocations += b.frees.load(std::memory_order_relaxed);
+            }
+            thread_cached += tc->cached_bytes();
+        }
+    }
+    for (unsigned c = 0; c <= largest_class_; ++c) {
+        size_class_stats& k = s.classes[c];
+        k.block_size = classes[c].size;
+        // Counters of different threads are read at slightly different moments: a block freed on
+        // one thread may be seen before its allocation on another. Clamp rather than wrap.
+        k.live_blocks = k.allocations > k.deallocations
+                            ? static_cast<std::size_t>(k.allocations - k.deallocations)
+                            : 0;
+        s.allocations += k.allocations;
+        s.deallocations += k.deallocations;
+        s.live_blocks += k.live_blocks;
+        s.live_bytes += k.live_blocks * k.block_size;
+    }
+    const direct_counts d = direct_.counts();
+    s.allocations += d.allocations;
+    s.deallocations += d.deallocations;
+    s.live_blocks += d.large_blocks + d.bypass_blocks;
+    s.live_bytes += d.large_bytes + d.bypass_bytes;
+    s.large_live_bytes = d.large_bytes;
+    s.bypass_live_bytes = d.bypass_bytes;
+    s.bypass_live_blocks = d.bypass_blocks;
+    s.peak_live_bytes = budget_.peak_live();
+    s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
+    s.upstream_bytes = upstream_.held();
+    s.peak_upstream_bytes = upstream_.peak();
+    budget_.fill_stats(s);
+    return s;
+}
+
+std::size_t pool_core::trim() {
+    std::size_t released = 0;
+    {
+        std::lock_guard lock(registry_mutex_);
+        quiesce_locked([&](thread_cache& tc) {
+            for (unsigned c = 0; c <= largest_class_; ++c)
+                if (tc.bin_of(c).head != nullptr) released += put_central(c, tc.drain(c));
+        });
+    }
+    for (unsigned c = 0; c <= largest_class_; ++c)
+        released += central_[c].trim(classes[c], upstream_, totals_);
+    return released;
+}
+
+void pool_core::set_limits(std::size_t bytes, std::size_t blocks) {
+    std::lock_guard lock(registry_mutex_);
+    budget_.set_limits(bytes, blocks);
+    // Credit leased under the old limits may be more than the new ones allow: take it all back,
+    // and give every cache the new lease size.
+    amount reclaimed{};
+    quiesce_locked([&](thread_cache& tc) {
+        reclaimed = reclaimed + return_credit(&tc, {});
+        refresh_limits(&tc);
+    });
+    budget_.give(reclaimed);
+}
+
+}  // namespace bpool::detail

@@ -1,0 +1,138 @@
+// Layer 6 (under pool_resource): the pool's shared state and every slow path. pool_resource holds
+// a pointer to its core and runs the fast paths itself (pool_resource.cpp); everything else is
+// here.
+//
+// The core is reference-counted: the pool_resource holds one reference and every thread cache holds
+// one, so a thread that exits after the pool died (or finds a stale cache) can still lock the
+// registry and see that the pool is gone. The core owns no upstream memory after shutdown().
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory_resource>
+#include <mutex>
+
+#include <bpool/errors.hpp>
+#include <bpool/pool_options.hpp>
+#include <bpool/stats.hpp>
+
+#include "budget.hpp"
+#include "central.hpp"
+#include "checked.hpp"
+#include "direct.hpp"
+#include "size_classes.hpp"
+#include "thread_cache.hpp"
+#include "upstream.hpp"
+
+namespace bpool::detail {
+
+/// How one call wants exhaustion handled (beyond the pool's options and the thread's scope).
+struct request_mode {
+    enum kind : unsigned char { normal, no_wait, timed } what = normal;
+    std::chrono::nanoseconds timeout{0};  // for `timed`
+};
+
+class pool_core final : public reclaimer {
+  public:
+    // --- read by every fast path: keep together, first. ------------------------------------
+    std::atomic<std::uint32_t> flags_{0};
+    const std::uint32_t id_;
+    const std::uint64_t gen_;
+    const std::size_t largest_size_;  // requests up to this size may take the fast path
+
+    /// Creates a core with one reference. Throws std::bad_alloc.
+    static pool_core* create(const pool_options& options, std::pmr::memory_resource* upstream);
+
+    pool_core(const pool_core&) = delete;
+    pool_core& operator=(const pool_core&) = delete;
+
+    /// The pool_resource is being destroyed: unlist every cache, give all memory back to upstream,
+    /// drop the pool's reference. No other call on this pool may run concurrently.
+    void shutdown() noexcept;
+
+    // --- the general (slow) paths -----------------------------------------------------------
+    void* allocate(std::size_t bytes, std::size_t alignment, request_mode mode);
+    void deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+
+    // --- checked build ---------------------------------------------------------------------
+    void checked_allocated(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+    void checked_deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+
+    // --- the public API's other members -----------------------------------------------------
+    [[nodiscard]] pool_options options() const;
+    [[nodiscard]] std::pmr::memory_resource* upstream() const noexcept {
+        return upstream_.resource();
+    }
+    [[nodiscard]] pool_stats stats() const;
+    [[nodiscard]] std::size_t live_bytes() const noexcept;
+    [[nodiscard]] std::size_t live_blocks() const noexcept;
+    std::size_t trim();
+    void set_limits(std::size_t bytes, std::size_t blocks);
+    [[nodiscard]] std::size_t capacity() const noexcept { return budget_.capacity(); }
+    [[nodiscard]] std::size_t max_live_blocks() const noexcept { return budget_.max_live_blocks(); }
+    [[nodiscard]] std::size_t block_size(std::size_t bytes, std::size_t alignment) const noexcept;
+
+    // --- thread caches ------------------------------------------------------------------------
+    /// Returns the calling thread's cache, creating it; nullptr if the thread is exiting or memory
+    /// is short (the caller then uses the uncached paths).
+    thread_cache* cache_for_thread() noexcept;
+    /// The owner gives its cache up (thread exit, or a stale slot): flushes it if the pool is
+    /// alive, unlists and frees it, and drops its reference to this core.
+    void detach(thread_cache* tc) noexcept;
+
+    void reclaim() noexcept override;
+
+  private:
+    pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
+              std::uint64_t gen);
+    ~pool_core();
+    void release_ref() noexcept;
+
+    // Handshake (thread_cache.hpp): enter an operation on the owner's slow path.
+    void enter(thread_cache* tc) noexcept;
+    template <class F>
+    void quiesce_locked(F&& f) noexcept;
+
+    [[nodiscard]] wait_policy policy_for(request_mode mode) const noexcept;
+    [[noreturn]] void throw_refused(outcome o, std::size_t bytes,
+                                    std::chrono::nanoseconds waited) const;
+
+    void* allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes, request_mode mode);
+    void* allocate_uncached(unsigned c, std::size_t bytes, request_mode mode);
+    void* allocate_direct(std::size_t bytes, std::size_t alignment, request_mode mode);
+    void* allocate_bypass(std::size_t size, std::size_t alignment);
+    bool take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode mode,
+                     outcome* result, std::chrono::nanoseconds* waited);
+    outcome acquire_exact(amount need, std::size_t bytes, request_mode mode,
+                          std::chrono::nanoseconds* waited);
+    bool deallocate_direct(void* p) noexcept;
+    void deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept;
+    void deallocate_uncached(unsigned c, void* p) noexcept;
+
+    void flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept;
+    std::size_t put_central(unsigned c, block_list blocks) noexcept;
+    amount return_credit(thread_cache* tc, amount keep) noexcept;
+    void settle(thread_cache* tc) noexcept;
+    void refresh_limits(thread_cache* tc) const noexcept;
+
+    std::atomic<int> refs_{1};
+    pool_options options_;  // normalized; capacity fields live in budget_
+    upstream_source upstream_;
+    const unsigned largest_class_;
+    budget budget_;
+    central_totals totals_;
+    central_list central_[class_count];
+    direct_registry direct_;
+    checked_registry checked_;
+
+    // Registry of thread caches.
+    mutable std::mutex registry_mutex_;
+    thread_cache* caches_ = nullptr;
+    bool alive_ = true;
+    // Counters of caches that are gone and of uncached operations.
+    std::atomic<std::uint64_t> retired_allocs_[class_count]{};
+    std::atomic<std::uint64_t> retired_frees_[class_count]{};
+};
+
+}  // namespace bpool::detail

@@ -1,0 +1,105 @@
+// Layer 6: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
+// do_allocate/do_deallocate: size -> class (a few ALU ops), this thread's cache (two TLS loads),
+// one pop or push (thread_cache.hpp). Everything else is a call into the core's slow paths.
+#include <stdexcept>
+
+#include <bpool/pool_resource.hpp>
+
+#include "options.hpp"
+#include "pool_core.hpp"
+
+namespace bpool {
+
+using detail::pool_core;
+
+pool_resource::pool_resource() : pool_resource(pool_options{}) {}
+
+pool_resource::pool_resource(const pool_options& options, std::pmr::memory_resource* upstream) {
+    if (upstream == nullptr) throw std::invalid_argument("bpool: upstream resource is null");
+    core_ = pool_core::create(detail::normalize(options), upstream);
+}
+
+pool_resource::~pool_resource() {
+    core_->shutdown();
+}
+
+void* pool_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+    pool_core& core = *core_;
+    void* p = nullptr;
+    if (BPOOL_LIKELY(bytes <= core.largest_size_ && alignment <= alignof(std::max_align_t))) {
+        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
+            p = tc->try_pop(core.flags_, detail::size_to_class(bytes));
+    }
+    if (BPOOL_UNLIKELY(p == nullptr)) p = core.allocate(bytes, alignment, {});
+    if constexpr (detail::track::checked) core.checked_allocated(p, bytes, alignment);
+    return p;
+}
+
+void pool_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
+    if (BPOOL_UNLIKELY(p == nullptr)) return;
+    pool_core& core = *core_;
+    if constexpr (detail::track::checked) core.checked_deallocating(p, bytes, alignment);
+    if (BPOOL_LIKELY(bytes <= core.largest_size_ && alignment <= alignof(std::max_align_t))) {
+        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
+            if (tc->try_push(core.flags_, detail::size_to_class(bytes), p)) return;
+    }
+    core.deallocate(p, bytes, alignment);
+}
+
+bool pool_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+    return this == &other;
+}
+
+void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
+    try {
+        void* p = core_->allocate(bytes, alignment, {detail::request_mode::no_wait, {}});
+        if constexpr (detail::track::checked)
+            if (p != nullptr) core_->checked_allocated(p, bytes, alignment);
+        return p;
+    } catch (...) {  // upstream failures, and whatever a custom upstream throws
+        return nullptr;
+    }
+}
+
+void* pool_resource::allocate_for(std::size_t bytes, std::size_t alignment,
+                                  std::chrono::nanoseconds timeout) {
+    void* p = core_->allocate(bytes, alignment, {detail::request_mode::timed, timeout});
+    if constexpr (detail::track::checked) core_->checked_allocated(p, bytes, alignment);
+    return p;
+}
+
+pool_options pool_resource::options() const {
+    return core_->options();
+}
+std::pmr::memory_resource* pool_resource::upstream_resource() const noexcept {
+    return core_->upstream();
+}
+pool_stats pool_resource::stats() const {
+    return core_->stats();
+}
+std::size_t pool_resource::live_bytes() const noexcept {
+    return core_->live_bytes();
+}
+std::size_t pool_resource::live_blocks() const noexcept {
+    return core_->live_blocks();
+}
+std::size_t pool_resource::trim() {
+    return core_->trim();
+}
+std::size_t pool_resource::block_size(std::size_t bytes, std::size_t alignment) const noexcept {
+    return core_->block_size(bytes, alignment);
+}
+void pool_resource::set_capacity(std::size_t bytes) {
+    core_->set_limits(bytes, core_->max_live_blocks());
+}
+void pool_resource::set_max_live_blocks(std::size_t blocks) {
+    core_->set_limits(core_->capacity(), blocks);
+}
+std::size_t pool_resource::capacity() const noexcept {
+    return core_->capacity();
+}
+std::size_t pool_resource::max_live_blocks() const noexcept {
+    return core_->max_live_blocks();
+}
+
+}  // namespace bpool

@@ -1,0 +1,274 @@
+// Layer 4: thread caches.
+//
+// ============================================================================================
+// The thread-cache protocol
+// ============================================================================================
+// Ownership. Each (thread, pool) pair that has allocated or deallocated has one thread_cache,
+// created by that thread on its first slow path and owned by it: it is reachable from the thread's
+// TLS slot for the pool's id, and listed in the pool's cache registry. Its bins (per-class free
+// lists) and its byte/block credit are touched only by the owner, except by a *quiescer* (below).
+// Blocks in a bin are idle: not live, not in any central list. Credit is capacity the cache has
+// leased from the pool's budget and not yet spent; live + all credit + granted-but-unspent is what
+// the budget calls committed, and committed <= capacity is how the cap stays exact.
+//
+// Fast path (owner only; no lock, no atomic read-modify-write): announce `in_op = 1` (relaxed
+// store), light barrier (compiler fence), read the pool's flags (acquire). If a flag that concerns
+// this operation is up, or the bin/credit cannot serve it, leave (`in_op = 0`, release) and take
+// the slow path. Otherwise pop/push one block, adjust credit and counters with plain loads and
+// stores, and leave. Budget: about 20 instructions, three cache lines (pool header, cache header,
+// bin), no call. Keep it that way: anything else goes to the slow path.
+//
+// Quiescing. A thread that must touch other threads' caches (reclaiming credit stranded in an idle
+// thread for a waiter, trim, lowering the capacity) holds the registry lock, raises `flag_quiesce`,
+// and issues a heavy barrier (membarrier: a full fence on every running thread). After it, any
+// owner operation either began before the barrier, and the quiescer sees its `in_op == 1` and waits
+// for it to end (acquire; the owner's release publishes its writes), or begins after it, and then
+// sees the flag and goes to the slow path, where it waits on the registry lock until the quiescer
+// is done. Owners never take the registry lock while `in_op == 1`, so the wait cannot deadlock, and
+// the slow path drops `in_op` before any blocking wait (capacity waits, pacing sleeps).
+//
+// Caps are enforced where credit is granted (budget, slow path): the fast path only spends credit
+// it already holds. While requests wait (`flag_pressure`) or usage is above the soft threshold
+// (`flag_pacing`) every allocation and deallocation takes the slow path: frees return their bytes
+// and the cache's whole credit to the budget at once, and their blocks to the central list, so a
+// waiter on another thread can use them immediately, even if the freeing thread then idles
+// forever. Credit stranded earlier in idle threads is reclaimed by quiescing.
+//
+// Thread exit. A thread_local hook walks the thread's slots: for each cache whose pool is alive
+// (checked under the pool's registry lock) the bins go to the central lists, the credit back to the
+// budget, the counters into the pool's retired totals, and the cache leaves the registry. Then the
+// cache is freed and its reference to the pool's core dropped. Operations after the hook ran (from
+// other thread_local destructors) use no cache: they go to the central lists directly.
+//
+// Pool destruction. The destructor (no operation on this pool may run concurrently) marks the core
+// dead under the registry lock and unlists every cache, then returns all chunks to upstream. Caches
+// of other threads keep only their reference to the core (which stays allocated, without memory
+// from upstream, until the last reference goes); their bins now dangle and are never read. A stale
+// cache is recognized by its TLS slot's generation, which no longer matches any live pool, and is
+// freed when its thread next needs that slot or exits.
+// ============================================================================================
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "barrier.hpp"
+#include "block_list.hpp"
+#include "size_classes.hpp"
+#include "track.hpp"
+
+namespace bpool::detail {
+
+class pool_core;
+
+/// Bits of pool_core's flags word, read by every fast path.
+enum pool_flag : std::uint32_t {
+    flag_quiesce = 1u << 0,   ///< A quiescer is at work: every operation takes the slow path.
+    flag_pressure = 1u << 1,  ///< Requests wait at the cap.
+    flag_pacing = 1u << 2,    ///< Usage is above the soft threshold.
+    flag_bypass = 1u << 3,    ///< Blocks served by `bypass` are live: frees must tell them apart.
+};
+inline constexpr std::uint32_t slow_alloc_flags = flag_quiesce | flag_pressure | flag_pacing;
+inline constexpr std::uint32_t slow_free_flags = slow_alloc_flags | flag_bypass;
+
+/// Bytes and blocks of credit.
+struct amount {
+    std::int64_t bytes = 0;
+    std::int64_t blocks = 0;
+
+    friend constexpr amount operator+(amount a, amount b) noexcept {
+        return {a.bytes + b.bytes, a.blocks + b.blocks};
+    }
+    friend constexpr amount operator-(amount a, amount b) noexcept {
+        return {a.bytes - b.bytes, a.blocks - b.blocks};
+    }
+    [[nodiscard]] constexpr bool zero() const noexcept { return bytes == 0 && blocks == 0; }
+};
+
+/// One size class in a thread cache. The free list is owner-only; the counters are atomics only
+/// so that stats() may read them from another thread (the owner uses plain load + store).
+/// Allocations are not counted on the fast path: allocs = moved + frees - count, where `moved` is
+/// the net number of blocks the bin received from the central list (refills minus flushes). The
+/// owner stores `count` last (release) and readers load it first (acquire).
+struct bin {
+    void* head = nullptr;
+    std::atomic<std::uint32_t> count{0};
+    std::uint32_t limit = 0;
+    std::atomic<std::uint64_t> frees{0};
+    std::atomic<std::uint64_t> moved{0};
+
+    /// Blocks allocated from this bin so far (a reader's snapshot).
+    [[nodiscard]] std::uint64_t allocations() const noexcept {
+        const std::uint32_t n = count.load(std::memory_order_acquire);
+        return moved.load(std::memory_order_relaxed) + frees.load(std::memory_order_relaxed) - n;
+    }
+};
+static_assert(sizeof(bin) == 32);
+
+template <class T>
+BPOOL_INLINE void bump(std::atomic<T>& a, T delta,
+                       std::memory_order order = std::memory_order_relaxed) noexcept {
+    a.store(a.load(std::memory_order_relaxed) + delta, order);
+}
+
+class alignas(64) thread_cache {
+  public:
+    explicit thread_cache(pool_core* core) noexcept;
+    thread_cache(const thread_cache&) = delete;
+    thread_cache& operator=(const thread_cache&) = delete;
+
+    /// Fast allocation of a block of class `c`; nullptr when the slow path must run.
+    BPOOL_INLINE void* try_pop(const std::atomic<std::uint32_t>& flags, unsigned c) noexcept {
+        if (!enter_fast(flags, slow_alloc_flags)) return nullptr;
+        bin& b = bins_[c];
+        void* p = b.head;
+        const std::int64_t size = classes[c].size;
+        const std::int64_t credit = bytes_credit_.load(std::memory_order_relaxed) - size;
+        const std::int64_t blocks = blocks_credit_.load(std::memory_order_relaxed) - 1;
+        if (BPOOL_UNLIKELY(p == nullptr) || BPOOL_UNLIKELY((credit | blocks) < 0)) {
+            leave();
+            return nullptr;
+        }
+        b.head = track::read_link(p);
+        bytes_credit_.store(credit, std::memory_order_relaxed);
+        blocks_credit_.store(blocks, std::memory_order_relaxed);
+        bump(b.count, std::uint32_t(-1), std::memory_order_release);
+        leave();
+        track::block_live(p, static_cast<std::size_t>(size));
+        return p;
+    }
+
+    /// Fast deallocation of block `p` of class `c`; false when the slow path must run.
+    BPOOL_INLINE bool try_push(const std::atomic<std::uint32_t>& flags, unsigned c,
+                               void* p) noexcept {
+        if (!enter_fast(flags, slow_free_flags)) return false;
+        bin& b = bins_[c];
+        const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+        const std::int64_t size = classes[c].size;
+        const std::int64_t credit = bytes_credit_.load(std::memory_order_relaxed) + size;
+        if (BPOOL_UNLIKELY(count >= b.limit) || BPOOL_UNLIKELY(credit > hold_limit_)) {
+            leave();
+            return false;
+        }
+        track::block_idle(p, static_cast<std::size_t>(size));
+        track::write_link(p, b.head);
+        b.head = p;
+        bytes_credit_.store(credit, std::memory_order_relaxed);
+        bump(blocks_credit_, std::int64_t{1});
+        bump(b.frees, std::uint64_t{1});
+        b.count.store(count + 1, std::memory_order_release);
+        leave();
+        return true;
+    }
+
+    // --- owner side of the handshake --------------------------------------------------------
+
+    /// Announces an operation; false (and not in an operation) if any of `mask` is raised.
+    BPOOL_INLINE bool enter_fast(const std::atomic<std::uint32_t>& flags,
+                                 std::uint32_t mask) noexcept {
+        in_op_.store(1, announce_order);
+        light_barrier();
+        if (BPOOL_LIKELY((flags.load(flags_order) & mask) == 0)) return true;
+        leave();
+        return false;
+    }
+
+    /// Ends an operation: publishes the owner's writes to a quiescer that waits for it.
+    BPOOL_INLINE void leave() noexcept { in_op_.store(0, std::memory_order_release); }
+
+    /// Quiescer side: waits until the owner is outside any operation.
+    void wait_idle() const noexcept;
+
+    // --- slow-path helpers (owner inside an operation, or a quiescer) -----------------------
+
+    bin& bin_of(unsigned c) noexcept { return bins_[c]; }
+    [[nodiscard]] const bin& bin_of(unsigned c) const noexcept { return bins_[c]; }
+    [[nodiscard]] amount credit() const noexcept {
+        return {bytes_credit_.load(std::memory_order_relaxed),
+                blocks_credit_.load(std::memory_order_relaxed)};
+    }
+    void set_credit(amount a) noexcept {
+        bytes_credit_.store(a.bytes, std::memory_order_relaxed);
+        blocks_credit_.store(a.blocks, std::memory_order_relaxed);
+    }
+    /// Pops the front block of bin `c` (not empty).
+    void* pop(unsigned c) noexcept;
+    /// Takes every block of bin `c` out of the cache (to the central list).
+    block_list drain(unsigned c) noexcept;
+    /// Takes the first `n` blocks of bin `c` out of the cache (to the central list).
+    block_list take_front(unsigned c, std::uint32_t n) noexcept;
+    /// Puts `blocks` from the central list into bin `c`.
+    void fill(unsigned c, block_list blocks) noexcept;
+    /// Puts idle block `p` of class `c`, given back by a deallocation, into bin `c`.
+    void push_freed(unsigned c, void* p) noexcept;
+    /// Idle bytes in the bins (a reader's snapshot).
+    [[nodiscard]] std::size_t cached_bytes() const noexcept;
+
+  private:
+    // Hot: the first cache line holds everything the fast paths touch besides the bin.
+    std::atomic<std::uint32_t> in_op_{0};
+    std::atomic<std::int64_t> bytes_credit_{0};
+    std::atomic<std::int64_t> blocks_credit_{0};
+
+  public:
+    /// Credit above which a free takes the slow path to return the surplus (owner / quiescer).
+    std::int64_t hold_limit_ = 0;
+
+  private:
+    bin bins_[class_count];
+
+  public:
+    /// Net credit leased from the budget and not returned (owner / quiescer).
+    amount leased_{};
+    /// Live bytes this cache last published to the budget's sampled total.
+    std::int64_t published_ = 0;
+
+    // --- registry (guarded by the pool's registry lock) --------------------------------------
+    pool_core* core_;
+    thread_cache* prev_ = nullptr;
+    thread_cache* next_ = nullptr;
+    bool listed_ = false;
+};
+
+// --- TLS slots -----------------------------------------------------------------------------
+
+/// A thread's handle on one pool: the pool instance's generation (never 0, never reused) and the
+/// thread's cache for it.
+struct tls_slot {
+    std::uint64_t gen = 0;
+    thread_cache* cache = nullptr;
+};
+
+inline constexpr std::uint32_t fixed_slots = 16;
+
+/// Per-thread state, trivially constructible so that the fast path reads it with no TLS guard.
+struct thread_slots {
+    tls_slot fixed[fixed_slots];
+    tls_slot* extra = nullptr;  // slots for ids >= fixed_slots
+    std::uint32_t extra_size = 0;
+    bool hooked = false;   // the exit hook is installed
+    bool exiting = false;  // the exit hook ran: no more caches for this thread
+};
+
+extern constinit thread_local thread_slots tls_slots __attribute__((tls_model("initial-exec")));
+
+/// Returns this thread's cache for pool instance (id, gen), or nullptr.
+BPOOL_INLINE thread_cache* find_cache(std::uint32_t id, std::uint64_t gen) noexcept {
+    thread_slots& t = tls_slots;
+    const tls_slot* s;
+    if (BPOOL_LIKELY(id < fixed_slots)) {
+        s = &t.fixed[id];
+    } else if (id - fixed_slots < t.extra_size) {
+        s = &t.extra[id - fixed_slots];
+    } else {
+        return nullptr;
+    }
+    return s->gen == gen ? s->cache : nullptr;
+}
+
+/// Returns this thread's slot for `id`, growing the table if needed; nullptr if the thread is
+/// exiting or memory is short. Installs the thread-exit hook on first use.
+tls_slot* slot_for(std::uint32_t id) noexcept;
+
+}  // namespace bpool::detail

@@ -1,0 +1,98 @@
+// Layer 1: the size-class table. Every request size up to 1 MiB maps to a class that holds it,
+// wastes little, and is aligned as promised.
+#include "size_classes.hpp"
+
+#include <bit>
+#include <cstddef>
+
+#include <gtest/gtest.h>
+
+namespace bpool::detail {
+namespace {
+
+TEST(SizeClasses, EverySizeUpTo1MiBRoundsUpWithBoundedWaste) {
+    unsigned previous = 0;
+    for (std::size_t bytes = 0; bytes <= max_block_size; ++bytes) {
+        const unsigned c = size_to_class(bytes);
+        ASSERT_LT(c, class_count) << bytes;
+        const std::size_t size = classes[c].size;
+        ASSERT_GE(size, bytes == 0 ? 1 : bytes) << bytes;
+        // The class below is too small: this is the smallest class that fits.
+        if (c > 0) {
+            ASSERT_LT(classes[c - 1].size, bytes) << bytes;
+        }
+        // Waste under 25 % of the block, or under 16 bytes for the small classes.
+        if (bytes > 0) {
+            ASSERT_TRUE((size - bytes) * 4 < size || size - bytes < 16) << bytes;
+        }
+        ASSERT_GE(c, previous) << "classes are monotonic in the size";
+        previous = c;
+    }
+    EXPECT_EQ(size_to_class(max_block_size), class_count - 1);
+}
+
+TEST(SizeClasses, AboutFourClassesPerDoubling) {
+    for (unsigned c = linear_classes; c < class_count; ++c) {
+        const std::size_t size = classes[c].size;
+        const auto doubling = std::bit_floor(size - 1);
+        unsigned in_doubling = 0;
+        for (unsigned d = 0; d < class_count; ++d)
+            if (classes[d].size > doubling && classes[d].size <= 2 * doubling) ++in_doubling;
+        EXPECT_EQ(in_doubling, 4u) << size;
+    }
+}
+
+TEST(SizeClasses, NaturalAlignment) {
+    for (unsigned c = 0; c < class_count; ++c) {
+        const class_info& k = classes[c];
+        EXPECT_TRUE(std::has_single_bit(k.align));
+        EXPECT_GE(k.align, alignof(std::max_align_t));
+        EXPECT_EQ(k.size % k.align, 0u);
+        EXPECT_NE((k.size / k.align) % 2, 0u) << "largest power of two dividing the size";
+        if (std::has_single_bit(std::size_t{k.size})) {
+            EXPECT_EQ(k.align, k.size);
+        }
+    }
+}
+
+TEST(SizeClasses, ChunkGeometry) {
+    for (unsigned c = 0; c < class_count; ++c) {
+        const class_info& k = classes[c];
+        const std::size_t chunk = std::size_t{k.chunk_blocks} * k.size;
+        if (k.size <= max_multi_block_size) {
+            EXPECT_GE(k.chunk_blocks, 4u);
+            EXPECT_LE(chunk, 65536u);
+            EXPECT_GE(k.chunk_align, chunk);
+            EXPECT_EQ(k.chunk_align % k.align, 0u) << "blocks inside stay naturally aligned";
+        } else {
+            EXPECT_EQ(k.chunk_blocks, 1u) << "a large request pulls only its own block";
+            EXPECT_EQ(k.chunk_align, k.align);
+        }
+        EXPECT_GE(k.cache_limit, k.batch);
+        EXPECT_GE(k.batch, 1u);
+    }
+}
+
+TEST(SizeClasses, ClassForHonoursEveryAlignmentUpToTheNaturalOne) {
+    const unsigned largest = class_count - 1;
+    for (std::size_t bytes = 1; bytes <= max_block_size; bytes = bytes * 5 / 4 + 1) {
+        for (std::size_t align = 1; align <= max_block_size; align *= 2) {
+            const unsigned c = class_for(bytes, align, largest);
+            if (c == no_class) {
+                // Only when no pooled class is both large enough and aligned enough.
+                for (unsigned d = size_to_class(bytes); d <= largest; ++d)
+                    EXPECT_LT(classes[d].align, align) << bytes << " " << align;
+                continue;
+            }
+            EXPECT_GE(classes[c].size, bytes);
+            EXPECT_GE(classes[c].align, align);
+            for (unsigned d = size_to_class(bytes); d < c; ++d)
+                EXPECT_LT(classes[d].align, align) << "smallest suitable class";
+        }
+    }
+    EXPECT_EQ(class_for(max_block_size + 1, 16, largest), no_class);
+    EXPECT_EQ(class_for(1000, 16, size_to_class(512)), no_class) << "above the largest class";
+}
+
+}  // namespace
+}  // namespace bpool::detail
