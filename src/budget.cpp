@@ -65,6 +65,7 @@ void budget::set_limits(std::size_t bytes, std::size_t blocks) noexcept {
     lease_bytes_.store(std::clamp(lb / 32, min_lease_bytes, max_lease_bytes),
                        std::memory_order_relaxed);
     grant_waiters();
+    reset_backoff_if_under();
     update_flags();
 }
 
@@ -85,23 +86,19 @@ void budget::commit(amount a) noexcept {
 bool budget::try_lease(amount need, amount* granted, std::chrono::nanoseconds* pause) noexcept {
     std::lock_guard lock(mutex_);
     if (head_ != nullptr || !fits(need)) return false;
-    const std::int64_t limit_b = limit_bytes_.load(std::memory_order_relaxed);
-    const std::int64_t limit_n = limit_blocks_.load(std::memory_order_relaxed);
-    const std::int64_t room_b =
-        limit_b - committed_bytes_.load(std::memory_order_relaxed) - need.bytes;
-    const std::int64_t room_n =
-        limit_n - committed_blocks_.load(std::memory_order_relaxed) - need.blocks;
+    const amount after = committed() + need;
+    const amount room{limit_bytes_.load(std::memory_order_relaxed) - after.bytes,
+                      limit_blocks_.load(std::memory_order_relaxed) - after.blocks};
     // The extra shrinks with the headroom (a quarter of it at most), so that near the cap leases
-    // are small and a waiter rarely has to reclaim anything.
-    amount extra{std::min(lease_bytes_.load(std::memory_order_relaxed), room_b / 4),
-                 std::min(max_lease_blocks, room_n / 4)};
-    *pause = pacing_pause();
-    if (pause->count() > 0) {
-        extra = {};  // above the soft threshold every request comes back here to be paced
-        paced_.fetch_add(1, std::memory_order_relaxed);
-    }
+    // are small and a waiter rarely has to reclaim anything. Above the soft threshold there is no
+    // extra: every request comes back here to be paced.
+    amount extra{std::min(lease_bytes_.load(std::memory_order_relaxed), room.bytes / 4),
+                 std::min(max_lease_blocks, room.blocks / 4)};
+    if (pacing_pause(after.bytes + extra.bytes).count() > 0) extra = {};
     *granted = need + extra;
     commit(*granted);
+    *pause = pacing_pause(committed_bytes_.load(std::memory_order_relaxed));
+    if (pause->count() > 0) paced_.fetch_add(1, std::memory_order_relaxed);
     update_flags();
     return true;
 }
@@ -110,7 +107,19 @@ void budget::give(amount a) noexcept {
     std::lock_guard lock(mutex_);
     commit({-a.bytes, -a.blocks});
     grant_waiters();
+    reset_backoff_if_under();
     update_flags();
+}
+
+void budget::reset_backoff_if_under() noexcept {
+    // Usage is back under the cap with nobody waiting: the next exhaustion starts afresh (as the
+    // seed's Put resets its backoff).
+    if (head_ == nullptr &&
+        committed_bytes_.load(std::memory_order_relaxed) <
+            limit_bytes_.load(std::memory_order_relaxed) &&
+        committed_blocks_.load(std::memory_order_relaxed) <
+            limit_blocks_.load(std::memory_order_relaxed))
+        interval_ = backoff_.initial_interval;
 }
 
 void budget::grant_waiters() noexcept {
@@ -123,7 +132,6 @@ void budget::grant_waiters() noexcept {
         w->granted = true;
         w->cv.notify_one();
     }
-    if (head_ == nullptr && fits({0, 0})) interval_ = backoff_.initial_interval;
 }
 
 void budget::remove(waiter* w) noexcept {
@@ -139,20 +147,28 @@ void budget::remove(waiter* w) noexcept {
 }
 
 void budget::update_flags() noexcept {
+    // Pressure: requests wait, or usage is at or past the limit (the capacity was lowered below
+    // it, or a request overcommitted). Either way every free must hand its bytes back at once and
+    // every allocation must come here, so that the cap holds and waiters are served.
+    const bool at_limit = committed_bytes_.load(std::memory_order_relaxed) >=
+                              limit_bytes_.load(std::memory_order_relaxed) ||
+                          committed_blocks_.load(std::memory_order_relaxed) >=
+                              limit_blocks_.load(std::memory_order_relaxed);
+    const bool pacing = pacing_pause(committed_bytes_.load(std::memory_order_relaxed)).count() > 0;
     std::uint32_t set = 0, clear = 0;
-    (head_ != nullptr ? set : clear) |= flag_pressure;
-    (pacing_pause().count() > 0 ? set : clear) |= flag_pacing;
+    (head_ != nullptr || at_limit ? set : clear) |= flag_pressure;
+    (pacing ? set : clear) |= flag_pacing;
     const std::uint32_t now = flags_.load(std::memory_order_relaxed);
     if ((now & set) != set) flags_.fetch_or(set, std::memory_order_seq_cst);
     if ((now & clear) != 0) flags_.fetch_and(~clear, std::memory_order_seq_cst);
 }
 
-std::chrono::nanoseconds budget::pacing_pause() const noexcept {
+std::chrono::nanoseconds budget::pacing_pause(std::int64_t committed_bytes) const noexcept {
     if (delay_threshold_ <= 0) return std::chrono::nanoseconds{0};
     const auto limit = static_cast<double>(limit_bytes_.load(std::memory_order_relaxed));
     if (limit >= static_cast<double>(unlimited)) return std::chrono::nanoseconds{0};
     const double threshold = delay_threshold_ * limit;
-    const auto used = static_cast<double>(committed_bytes_.load(std::memory_order_relaxed));
+    const auto used = static_cast<double>(committed_bytes);
     if (used <= threshold) return std::chrono::nanoseconds{0};
     const double x = std::min((used - threshold) / (limit - threshold), 1.0);
     // Quadratic: barely noticeable just above the threshold, max_interval at the cap.

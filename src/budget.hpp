@@ -119,18 +119,21 @@ class budget {
     [[nodiscard]] bool fits(amount need) const noexcept;
     void commit(amount a) noexcept;
     void grant_waiters() noexcept;
+    void reset_backoff_if_under() noexcept;
     void remove(waiter* w) noexcept;
     void update_flags() noexcept;
     void record_wait(std::chrono::nanoseconds waited) noexcept;
     std::chrono::nanoseconds next_step() noexcept;
-    std::chrono::nanoseconds pacing_pause() const noexcept;
+    /// The pause owed by a request that leaves `committed_bytes` committed (soft threshold).
+    [[nodiscard]] std::chrono::nanoseconds pacing_pause(
+        std::int64_t committed_bytes) const noexcept;
     void report(stall_event::kind what, std::size_t requested, std::chrono::nanoseconds waited);
 
     std::atomic<std::uint32_t>& flags_;
     const backoff_options backoff_;
     const double delay_threshold_;
     const std::chrono::nanoseconds stall_warning_;
-    const std::function<void(const stall_event&)>& on_stall_;
+    const std::function<void(const stall_event&)> on_stall_;
     live_reader live_reader_ = nullptr;
     const void* live_ctx_ = nullptr;
 

@@ -216,6 +216,7 @@ amount pool_core::return_credit(thread_cache* tc, amount keep) noexcept {
                       std::max<std::int64_t>(have.blocks - keep.blocks, 0)};
     tc->set_credit(have - back);
     tc->leased_ = tc->leased_ - back;
+    settle(tc);  // before the budget shrinks: the sampled total must never exceed what is committed
     return back;
 }
 
@@ -289,7 +290,6 @@ bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, re
     // At the cap, or others wait: hand our own credit to the queue first (the oldest waiter may
     // need it), then wait our turn for exactly what this request needs.
     const amount mine = return_credit(tc, {});
-    settle(tc);
     tc->leave();
     if (!mine.zero()) budget_.give(mine);
     *result = budget_.acquire(need, bytes, policy_for(mode), *this, waited);
@@ -466,7 +466,6 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
         tc->set_credit(tc->credit() + amount_of(k));
         if (tc->credit().bytes > tc->hold_limit_) give_back = return_credit(tc, budget_.lease());
     }
-    settle(tc);
     tc->leave();
     if (!give_back.zero()) budget_.give(give_back);
 }

@@ -1,0 +1,215 @@
+// Layer 5: the budget, driven directly: exact limits, leases that shrink near the cap, FIFO
+// grants, backoff steps, pacing, wait statistics.
+#include "budget.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace bpool::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct no_reclaim final : reclaimer {
+    void reclaim() noexcept override { ++calls; }
+    std::atomic<int> calls{0};
+};
+
+wait_policy waiting_for(std::chrono::nanoseconds d, exhaustion p = exhaustion::wait) {
+    return {p, steady::now() + d};
+}
+
+TEST(Budget, LeasesNeverPassTheLimit) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    b.set_limits(1 << 20, 0);
+    amount granted{};
+    std::chrono::nanoseconds pause{};
+    std::int64_t total = 0;
+    while (b.try_lease({4096, 1}, &granted, &pause)) {
+        EXPECT_GE(granted.bytes, 4096);
+        total += granted.bytes;
+        ASSERT_LE(b.committed().bytes, 1 << 20);
+    }
+    EXPECT_EQ(total, b.committed().bytes);
+    EXPECT_GT(total, (1 << 20) - 4096) << "leases shrink so the last bytes can still be taken";
+    EXPECT_EQ(pause.count(), 0);
+}
+
+TEST(Budget, LeaseExtraShrinksWithTheHeadroom) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    b.set_limits(1 << 20, 0);
+    amount first{}, later{};
+    std::chrono::nanoseconds pause{};
+    ASSERT_TRUE(b.try_lease({16, 1}, &first, &pause));
+    EXPECT_EQ(first.bytes - 16, b.lease_bytes()) << "far from the cap: a full lease";
+    amount big{};
+    ASSERT_TRUE(b.try_lease({(1 << 20) - first.bytes - 40000, 1}, &big, &pause));
+    ASSERT_TRUE(b.try_lease({16, 1}, &later, &pause));
+    EXPECT_LT(later.bytes - 16, first.bytes - 16) << "near the cap: a quarter of what is left";
+}
+
+TEST(Budget, UnlimitedWhenZero) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    EXPECT_EQ(b.capacity(), 0u);
+    EXPECT_EQ(b.max_live_blocks(), 0u);
+    amount granted{};
+    std::chrono::nanoseconds pause{};
+    for (int i = 0; i < 1000; ++i)
+        ASSERT_TRUE(b.try_lease({1 << 30, 1}, &granted, &pause));
+}
+
+TEST(Budget, BlockLimitIsExactToo) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    b.set_limits(0, 10);
+    amount granted{};
+    std::chrono::nanoseconds pause{};
+    std::int64_t blocks = 0;
+    while (b.try_lease({16, 1}, &granted, &pause))
+        blocks += granted.blocks;
+    EXPECT_EQ(blocks, 10);
+    no_reclaim r;
+    std::chrono::nanoseconds waited{};
+    EXPECT_EQ(b.acquire({16, 1}, 16, waiting_for(0ns, exhaustion::fail), r, &waited),
+              outcome::refused);
+}
+
+TEST(Budget, WaitersAreGrantedInArrivalOrder) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    b.set_limits(1000, 0);
+    amount all{};
+    std::chrono::nanoseconds pause{};
+    ASSERT_TRUE(b.try_lease({1000, 0}, &all, &pause));
+    no_reclaim r;
+    std::atomic<int> granted_count{0};
+    std::atomic<bool> big_granted{false};
+    auto waiter = [&](std::int64_t need, std::atomic<bool>* done) {
+        std::chrono::nanoseconds waited{};
+        EXPECT_EQ(
+            b.acquire({need, 0}, static_cast<std::size_t>(need), waiting_for(30s), r, &waited),
+            outcome::granted);
+        if (done) *done = true;
+        ++granted_count;
+    };
+    std::thread big(waiter, 800, &big_granted);  // first in line, large
+    while (flags.load() == 0)
+        std::this_thread::yield();  // it is queued: pressure is up
+    std::vector<std::thread> small;
+    for (int i = 0; i < 3; ++i)
+        small.emplace_back(waiter, 10, nullptr);
+    while (b.committed().bytes != 1000 || granted_count.load() != 0)
+        std::this_thread::yield();
+    std::this_thread::sleep_for(20ms);  // let the small ones queue up behind the big one
+    // Give back 790 bytes in small steps: each small request would have fitted long ago.
+    for (int i = 0; i < 79; ++i)
+        b.give({10, 0});
+    std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(granted_count.load(), 0) << "nobody overtook the large request at the head";
+    b.give({10, 0});  // 800 free: the head fits
+    big.join();
+    EXPECT_TRUE(big_granted.load());
+    for (int i = 0; i < 3; ++i)
+        b.give({10, 0});
+    for (auto& t : small)
+        t.join();
+    EXPECT_EQ(granted_count.load(), 4);
+    EXPECT_NE(flags.load() & flag_pressure, 0u) << "nobody waits, but usage is at the limit";
+    b.give({10, 0});
+    EXPECT_EQ(flags.load() & flag_pressure, 0u) << "under the limit and nobody waits";
+    EXPECT_GE(r.calls.load(), 1) << "waiters try to reclaim stranded credit";
+}
+
+TEST(Budget, BackoffGrowsAndResetsWhenUnderTheCap) {
+    std::atomic<std::uint32_t> flags{0};
+    pool_options o;
+    o.backoff = {.initial_interval = 100us,
+                 .multiplier = 2.0,
+                 .randomization = 0.0,
+                 .max_interval = 1600us,
+                 .max_elapsed = 20ms};
+    budget b(flags, o);
+    b.set_limits(100, 0);
+    amount all{};
+    std::chrono::nanoseconds pause{};
+    ASSERT_TRUE(b.try_lease({100, 0}, &all, &pause));
+    no_reclaim r;
+    std::chrono::nanoseconds waited{};
+    EXPECT_EQ(b.acquire({1, 0}, 1, waiting_for(20ms), r, &waited), outcome::timed_out);
+    EXPECT_GE(waited, 20ms);
+    pool_stats s;
+    b.fill_stats(s);
+    EXPECT_EQ(s.backoff_interval, 1600us) << "grew to the maximum during the wait";
+    EXPECT_EQ(s.timeouts, 1u);
+    EXPECT_EQ(s.waits, 1u);
+    b.give({1, 0});  // usage back under the cap, nobody waiting
+    b.fill_stats(s);
+    EXPECT_EQ(s.backoff_interval, 100us) << "the next exhaustion starts from the beginning";
+}
+
+TEST(Budget, PacingGrowsSmoothlyAboveTheThreshold) {
+    std::atomic<std::uint32_t> flags{0};
+    pool_options o;
+    o.delay_threshold = 0.5;
+    o.backoff.max_interval = 10ms;
+    budget b(flags, o);
+    b.set_limits(1000, 0);
+    amount granted{};
+    std::chrono::nanoseconds pause{}, previous{0};
+    int paced = 0;
+    while (b.try_lease({50, 0}, &granted, &pause)) {
+        const std::int64_t used = b.committed().bytes;
+        if (used <= 500) {
+            EXPECT_EQ(pause.count(), 0) << used;
+            continue;
+        }
+        ++paced;
+        EXPECT_GT(pause, previous) << used;
+        EXPECT_LE(pause, 10ms);
+        EXPECT_EQ(granted.bytes, 50) << "no extra lease above the threshold";
+        previous = pause;
+    }
+    EXPECT_GE(paced, 5);
+    EXPECT_GT(b.committed().bytes, 950);
+    EXPECT_GE(previous, 8ms) << "close to the full pause near the cap";
+    EXPECT_NE(flags.load() & flag_pacing, 0u);
+    b.give({600, 0});
+    EXPECT_EQ(flags.load() & flag_pacing, 0u) << "back under the threshold";
+}
+
+TEST(Budget, WaitHistogramCountsEveryWait) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    b.set_limits(10, 0);
+    amount all{};
+    std::chrono::nanoseconds pause{};
+    ASSERT_TRUE(b.try_lease({10, 0}, &all, &pause));
+    no_reclaim r;
+    for (int i = 0; i < 3; ++i) {
+        std::chrono::nanoseconds waited{};
+        EXPECT_EQ(b.acquire({5, 0}, 5, waiting_for(2ms), r, &waited), outcome::timed_out);
+    }
+    pool_stats s;
+    b.fill_stats(s);
+    std::uint64_t sum = 0;
+    for (std::uint64_t n : s.wait_histogram)
+        sum += n;
+    EXPECT_EQ(sum, 3u);
+    std::uint64_t at_least_1ms = 0;
+    for (std::size_t i = 10; i < pool_stats::wait_buckets; ++i)
+        at_least_1ms += s.wait_histogram[i];
+    EXPECT_EQ(at_least_1ms, 3u) << "a wait of 2 ms or more lands in bucket 10 (1024 us) or above";
+    EXPECT_GE(s.total_wait, 6ms);
+    EXPECT_GE(s.max_wait, 2ms);
+    EXPECT_EQ(s.waiters, 0u);
+}
+
+}  // namespace
+}  // namespace bpool::detail

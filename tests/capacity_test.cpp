@@ -1,0 +1,505 @@
+// Capacity and backoff through pool_resource: the exact cap under many threads, each exhaustion
+// policy, early wake, fairness, runtime capacity changes, backoff reset, bypass accounting,
+// try_allocate / allocate_for, stall reports. Timing is asserted only with lower bounds and
+// generous upper bounds.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <latch>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <bpool/pool_resource.hpp>
+
+#include <gtest/gtest.h>
+
+#include "support/counting_resource.hpp"
+
+namespace bpool {
+namespace {
+
+using namespace std::chrono_literals;
+using clock_type = std::chrono::steady_clock;
+using test::counting_resource;
+
+pool_options capped(std::size_t cap, exhaustion policy = exhaustion::wait,
+                    std::chrono::nanoseconds max_elapsed = 10s) {
+    pool_options o;
+    o.capacity = cap;
+    o.on_exhaustion = policy;
+    o.backoff.max_elapsed = max_elapsed;
+    return o;
+}
+
+// Allocates blocks of `size` until the pool refuses (policy fail) and returns them.
+std::vector<void*> fill(pool_resource& pool, std::size_t size) {
+    std::vector<void*> blocks;
+    exhaustion_scope fail_fast(exhaustion::fail);
+    try {
+        for (;;)
+            blocks.push_back(pool.allocate(size));
+    } catch (const capacity_exceeded&) {
+    }
+    return blocks;
+}
+
+void free_all(pool_resource& pool, std::vector<void*>& blocks, std::size_t size) {
+    for (void* p : blocks)
+        pool.deallocate(p, size);
+    blocks.clear();
+}
+
+TEST(Capacity, FailThrowsAtOnceAndTheCapIsExact) {
+    pool_resource pool(capped(64 << 10, exhaustion::fail));
+    std::vector<void*> blocks;
+    for (int i = 0; i < 64; ++i)
+        blocks.push_back(pool.allocate(1024));
+    EXPECT_EQ(pool.live_bytes(), 64u << 10);
+    const auto start = clock_type::now();
+    try {
+        (void)pool.allocate(16);
+        FAIL() << "allocation past the cap succeeded";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.requested(), 16u);
+        EXPECT_EQ(e.waited(), 0ns);
+        EXPECT_EQ(e.capacity(), 64u << 10);
+        EXPECT_EQ(e.code(), errc::capacity_exceeded);
+    }
+    EXPECT_LT(clock_type::now() - start, 1s);
+    EXPECT_EQ(pool.stats().failures, 1u);
+    free_all(pool, blocks, 1024);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
+TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
+    constexpr std::size_t cap = 256 << 10;
+    pool_resource pool(capped(cap, exhaustion::wait, 10ms));
+    std::atomic<std::size_t> live{0}, high{0};
+    std::atomic<std::uint64_t> timeouts{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < 8; ++t) {
+        workers.emplace_back([&, t] {
+            std::mt19937 rng(static_cast<unsigned>(t));
+            std::vector<std::pair<void*, std::size_t>> mine;
+            for (int i = 0; i < 2500; ++i) {
+                if (mine.size() < 12 && rng() % 3 != 0) {
+                    const std::size_t n = 16 + rng() % 9000;
+                    try {
+                        void* p = pool.allocate(n);
+                        // Counted after the pool hands it out: never more than what is live.
+                        const std::size_t now = live += pool.block_size(n);
+                        std::size_t h = high.load();
+                        while (now > h && !high.compare_exchange_weak(h, now)) {
+                        }
+                        mine.emplace_back(p, n);
+                    } catch (const capacity_exceeded&) {
+                        ++timeouts;  // everyone holds and waits: let go of everything
+                        for (auto [p, m] : mine) {
+                            live -= pool.block_size(m);
+                            pool.deallocate(p, m);
+                        }
+                        mine.clear();
+                    }
+                } else if (!mine.empty()) {
+                    const std::size_t k = rng() % mine.size();
+                    live -= pool.block_size(mine[k].second);
+                    pool.deallocate(mine[k].first, mine[k].second);
+                    mine[k] = mine.back();
+                    mine.pop_back();
+                }
+            }
+            for (auto [p, m] : mine) {
+                live -= pool.block_size(m);
+                pool.deallocate(p, m);
+            }
+        });
+    }
+    for (auto& w : workers)
+        w.join();
+    const pool_stats s = pool.stats();
+    EXPECT_LE(high.load(), cap);
+    EXPECT_LE(s.peak_live_bytes, cap);
+    EXPECT_GT(s.waits, 0u) << "the cap was really reached";
+    EXPECT_EQ(s.live_bytes, 0u);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+    EXPECT_EQ(s.overcommits, 0u);
+}
+
+TEST(Capacity, WaitWakesEarlyWhenAnotherThreadFrees) {
+    pool_resource pool(capped(64 << 10, exhaustion::wait, 10s));
+    std::vector<void*> blocks = fill(pool, 4096);
+    ASSERT_EQ(blocks.size(), 16u);
+    std::atomic<bool> returned{false};
+    clock_type::time_point freed_at{};
+    std::thread waiter([&] {
+        void* p = pool.allocate(4096);  // waits: the pool is full
+        returned = true;
+        pool.deallocate(p, 4096);
+    });
+    while (pool.stats().waiters == 0)
+        std::this_thread::yield();
+    std::this_thread::sleep_for(20ms);
+    EXPECT_FALSE(returned.load());
+    freed_at = clock_type::now();
+    pool.deallocate(blocks.back(), 4096);
+    blocks.pop_back();
+    waiter.join();
+    EXPECT_LT(clock_type::now() - freed_at, 5s) << "woken by the release, not by its 10 s budget";
+    EXPECT_EQ(pool.stats().timeouts, 0u);
+    free_all(pool, blocks, 4096);
+}
+
+TEST(Capacity, MemoryFreedByAThreadThatThenIdlesIsUsableByAnother) {
+    // The freeing thread keeps the credit of what it freed in its cache; it then parks forever
+    // (until the end of the test). A waiter elsewhere must still get it promptly.
+    constexpr std::size_t cap = 256 << 10;
+    pool_resource pool(capped(cap, exhaustion::wait, 10s));
+    std::latch freed(1), done(1);
+    std::thread idler([&] {
+        std::vector<void*> blocks = fill(pool, 8192);
+        free_all(pool, blocks, 8192);
+        freed.count_down();
+        done.wait();  // idle: never touches the pool again while the main thread waits
+    });
+    freed.wait();
+    const auto start = clock_type::now();
+    void* all = pool.allocate(cap);  // needs every byte, including the idle thread's credit
+    EXPECT_LT(clock_type::now() - start, 5s);
+    EXPECT_EQ(pool.live_bytes(), cap);
+    pool.deallocate(all, cap);
+    done.count_down();
+    idler.join();
+}
+
+TEST(Capacity, TimeoutThrowsAfterMaxElapsedWithTheDetails) {
+    pool_resource pool(capped(32 << 10, exhaustion::wait, 50ms));
+    std::vector<void*> blocks = fill(pool, 1024);
+    const auto start = clock_type::now();
+    try {
+        (void)pool.allocate(1024);
+        FAIL() << "expected a timeout";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_GE(clock_type::now() - start, 50ms);
+        EXPECT_GE(e.waited(), 50ms);
+        EXPECT_LT(e.waited(), 10s);
+        EXPECT_EQ(e.code(), errc::timed_out);
+        EXPECT_NE(std::string(e.what()).find("1024 bytes requested"), std::string::npos);
+    }
+    const pool_stats s = pool.stats();
+    EXPECT_EQ(s.timeouts, 1u);
+    EXPECT_EQ(s.waits, 1u);
+    EXPECT_GE(s.max_wait, 50ms);
+    EXPECT_EQ(s.waiters, 0u);
+    free_all(pool, blocks, 1024);
+}
+
+TEST(Capacity, OvercommitWaitsThenProceedsPastTheCap) {
+    pool_resource pool(capped(16 << 10, exhaustion::overcommit, 30ms));
+    std::vector<void*> blocks = fill(pool, 1024);
+    const auto start = clock_type::now();
+    void* extra = pool.allocate(1024);
+    EXPECT_GE(clock_type::now() - start, 30ms);
+    EXPECT_EQ(pool.live_bytes(), (16u << 10) + 1024) << "past the cap";
+    EXPECT_EQ(pool.stats().overcommits, 1u);
+    pool.deallocate(extra, 1024);
+    free_all(pool, blocks, 1024);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+    // Back under the cap: no more overcommits.
+    void* p = pool.allocate(1024);
+    EXPECT_EQ(pool.stats().overcommits, 1u);
+    pool.deallocate(p, 1024);
+}
+
+TEST(Capacity, BypassServesFromUpstreamAndCountsNeverDrift) {
+    counting_resource upstream;
+    pool_resource pool(capped(32 << 10, exhaustion::bypass), &upstream);
+    for (int burst = 0; burst < 5; ++burst) {
+        std::vector<void*> pooled = fill(pool, 2048);  // fills the cap (fail scope)
+        ASSERT_EQ(pooled.size(), 16u);
+        std::vector<void*> extra;
+        const auto start = clock_type::now();
+        for (int i = 0; i < 50; ++i)
+            extra.push_back(pool.allocate(2048));  // at the cap: bypass
+        EXPECT_LT(clock_type::now() - start, 2s) << "no delay";
+        pool_stats s = pool.stats();
+        EXPECT_EQ(s.bypass_live_blocks, 50u);
+        EXPECT_EQ(s.bypass_live_bytes, 50u * 2048);
+        EXPECT_EQ(s.live_bytes, (32u << 10) + 50 * 2048);
+        EXPECT_EQ(s.bypasses, 50u * static_cast<unsigned>(burst + 1));
+        // Free in an interleaved order: pooled and bypassed blocks are told apart exactly.
+        for (std::size_t i = 0; i < extra.size(); ++i) {
+            pool.deallocate(extra[i], 2048);
+            if (i < pooled.size()) pool.deallocate(pooled[i], 2048);
+        }
+        s = pool.stats();
+        EXPECT_EQ(s.bypass_live_blocks, 0u);
+        EXPECT_EQ(s.live_bytes, 0u);
+        EXPECT_EQ(pool.live_bytes(), 0u) << "burst " << burst;
+    }
+    // The cap did not creep: exactly 16 blocks fit again.
+    std::vector<void*> again = fill(pool, 2048);
+    EXPECT_EQ(again.size(), 16u);
+    free_all(pool, again, 2048);
+    pool.trim();
+    EXPECT_EQ(upstream.live_bytes(), 0u);
+    EXPECT_EQ(upstream.mismatches(), 0u);
+}
+
+TEST(Capacity, WaitersAreServedInArrivalOrder) {
+    constexpr std::size_t cap = 2 << 20;
+    pool_resource pool(capped(cap, exhaustion::wait, 30s));
+    std::vector<void*> small = fill(pool, 1024);
+    ASSERT_EQ(small.size(), 2048u);
+    std::atomic<bool> big_done{false};
+    std::thread big([&] {
+        void* p = pool.allocate(1 << 20);
+        big_done = true;
+        pool.deallocate(p, 1 << 20);
+    });
+    while (pool.stats().waiters == 0)
+        std::this_thread::yield();
+    std::atomic<int> small_done{0};
+    std::vector<std::thread> smalls;
+    for (int t = 0; t < 3; ++t) {
+        smalls.emplace_back([&] {
+            void* p = pool.allocate(1024);
+            ++small_done;
+            pool.deallocate(p, 1024);
+        });
+    }
+    while (pool.stats().waiters < 4)
+        std::this_thread::yield();
+    // Free 1023 KiB: every 1 KiB request would fit, the 1 MiB one at the head not yet.
+    for (std::size_t i = 0; i < 1023; ++i)
+        pool.deallocate(small[i], 1024);
+    std::this_thread::sleep_for(30ms);
+    EXPECT_EQ(small_done.load(), 0) << "nobody overtook the 1 MiB request";
+    EXPECT_FALSE(big_done.load());
+    EXPECT_EQ(pool.stats().waiters, 4u);
+    pool.deallocate(small[1023], 1024);  // now the head fits, then the others
+    big.join();
+    for (auto& t : smalls)
+        t.join();
+    EXPECT_EQ(small_done.load(), 3);
+    for (std::size_t i = 1024; i < small.size(); ++i)
+        pool.deallocate(small[i], 1024);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
+TEST(Capacity, RaisingTheCapacityWakesWaiters) {
+    pool_resource pool(capped(16 << 10, exhaustion::wait, 30s));
+    std::vector<void*> blocks = fill(pool, 1024);
+    std::vector<std::thread> waiters;
+    for (int i = 0; i < 3; ++i) {
+        waiters.emplace_back([&] { pool.deallocate(pool.allocate(1024), 1024); });
+    }
+    while (pool.stats().waiters < 3)
+        std::this_thread::yield();
+    const auto start = clock_type::now();
+    pool.set_capacity(64 << 10);
+    for (auto& w : waiters)
+        w.join();
+    EXPECT_LT(clock_type::now() - start, 5s);
+    EXPECT_EQ(pool.capacity(), 64u << 10);
+    EXPECT_EQ(pool.options().capacity, 64u << 10);
+    free_all(pool, blocks, 1024);
+}
+
+TEST(Capacity, LoweringTheCapacityBelowLiveMakesNewRequestsWait) {
+    pool_resource pool(capped(1 << 20, exhaustion::fail));
+    std::vector<void*> blocks;
+    for (int i = 0; i < 32; ++i)
+        blocks.push_back(pool.allocate(1024));
+    pool.set_capacity(16 << 10);  // below the 32 KiB live: nothing is taken back
+    EXPECT_EQ(pool.live_bytes(), 32u << 10);
+    EXPECT_THROW((void)pool.allocate(16), capacity_exceeded);
+    for (int i = 0; i < 17; ++i)
+        pool.deallocate(blocks[static_cast<std::size_t>(i)], 1024);
+    void* p = pool.allocate(1024);  // 15 KiB live: one fits again
+    EXPECT_THROW((void)pool.allocate(1024), capacity_exceeded);
+    pool.deallocate(p, 1024);
+    for (std::size_t i = 17; i < blocks.size(); ++i)
+        pool.deallocate(blocks[i], 1024);
+    pool.set_capacity(0);  // unlimited
+    std::vector<void*> many;
+    for (int i = 0; i < 2000; ++i)
+        many.push_back(pool.allocate(1024));
+    free_all(pool, many, 1024);
+}
+
+TEST(Capacity, MaxLiveBlocksIsACapToo) {
+    pool_resource pool({.max_live_blocks = 10, .on_exhaustion = exhaustion::fail});
+    std::vector<void*> blocks;
+    for (int i = 0; i < 10; ++i)
+        blocks.push_back(pool.allocate(i % 2 ? 16 : 50000));
+    EXPECT_EQ(pool.live_blocks(), 10u);
+    try {
+        (void)pool.allocate(16);
+        FAIL() << "an 11th block";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.capacity(), 0u) << "no byte capacity: the block cap was hit";
+        EXPECT_NE(std::string(e.what()).find("live-block cap"), std::string::npos);
+    }
+    for (int i = 0; i < 10; ++i)
+        pool.deallocate(blocks[static_cast<std::size_t>(i)], i % 2 ? 16 : 50000);
+    pool.set_max_live_blocks(0);
+    EXPECT_EQ(pool.max_live_blocks(), 0u);
+}
+
+TEST(Capacity, LargeRequestsCountAgainstTheCap) {
+    pool_resource pool(capped(4 << 20, exhaustion::fail));
+    void* big = pool.allocate(3 << 20);  // above the size classes: straight from upstream
+    EXPECT_EQ(pool.live_bytes(), 3u << 20);
+    EXPECT_THROW((void)pool.allocate(2 << 20), capacity_exceeded);
+    void* ok = pool.allocate(1 << 20);
+    EXPECT_EQ(pool.live_bytes(), 4u << 20);
+    pool.deallocate(big, 3 << 20);
+    pool.deallocate(ok, 1 << 20);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
+TEST(Capacity, RequestLargerThanTheCapacity) {
+    pool_resource waiting(capped(64 << 10, exhaustion::wait, 10s));
+    const auto start = clock_type::now();
+    EXPECT_THROW((void)waiting.allocate(128 << 10), capacity_exceeded);
+    EXPECT_LT(clock_type::now() - start, 5s) << "waiting could not help: refused at once";
+    pool_resource overcommitting(capped(64 << 10, exhaustion::overcommit, 10s));
+    void* p = overcommitting.allocate(128 << 10);
+    EXPECT_EQ(overcommitting.stats().overcommits, 1u);
+    overcommitting.deallocate(p, 128 << 10);
+}
+
+TEST(Capacity, TryAllocateNeverWaits) {
+    pool_resource pool(capped(8 << 10, exhaustion::wait, 10s));
+    std::vector<void*> blocks = fill(pool, 512);
+    const auto start = clock_type::now();
+    EXPECT_EQ(pool.try_allocate(512), nullptr);
+    EXPECT_EQ(pool.try_allocate(1 << 20), nullptr);
+    EXPECT_LT(clock_type::now() - start, 2s);
+    pool.deallocate(blocks.back(), 512);
+    blocks.pop_back();
+    void* p = pool.try_allocate(512);
+    EXPECT_NE(p, nullptr);
+    pool.deallocate(p, 512);
+    free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, AllocateForWaitsAtMostItsTimeout) {
+    pool_resource pool(
+        capped(8 << 10, exhaustion::fail));  // allocate_for waits whatever the policy
+    std::vector<void*> blocks = fill(pool, 512);
+    const auto start = clock_type::now();
+    EXPECT_THROW((void)pool.allocate_for(512, 16, 40ms), capacity_exceeded);
+    EXPECT_GE(clock_type::now() - start, 40ms);
+    std::thread releaser([&] {
+        std::this_thread::sleep_for(20ms);
+        pool.deallocate(blocks.back(), 512);
+    });
+    void* p = pool.allocate_for(512, 16, 20s);
+    releaser.join();
+    blocks.pop_back();
+    pool.deallocate(p, 512);
+    free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, StallWarningAndTimeoutAreReported) {
+    std::mutex m;
+    std::vector<stall_event> events;
+    pool_options o = capped(8 << 10, exhaustion::wait, 150ms);
+    o.stall_warning = 30ms;
+    o.on_stall = [&](const stall_event& e) {
+        std::lock_guard lock(m);
+        events.push_back(e);
+    };
+    pool_resource pool(o);
+    std::vector<void*> blocks = fill(pool, 512);
+    EXPECT_THROW((void)pool.allocate(300), capacity_exceeded);
+    std::lock_guard lock(m);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[0].what, stall_event::kind::stalled);
+    EXPECT_GE(events[0].waited, 30ms);
+    EXPECT_EQ(events[0].requested, 300u);
+    EXPECT_EQ(events[0].capacity, 8u << 10);
+    EXPECT_EQ(events[0].live_bytes, 8u << 10);
+    EXPECT_EQ(events[1].what, stall_event::kind::timed_out);
+    EXPECT_GE(events[1].waited, 150ms);
+    free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, BackoffResetsOnceUsageIsBackUnderTheCap) {
+    pool_options o = capped(8 << 10, exhaustion::wait, 40ms);
+    o.backoff.randomization = 0;
+    pool_resource pool(o);
+    EXPECT_EQ(pool.stats().backoff_interval, o.backoff.initial_interval);
+    std::vector<void*> blocks = fill(pool, 512);
+    EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
+    EXPECT_GT(pool.stats().backoff_interval, o.backoff.initial_interval) << "grew while waiting";
+    pool.deallocate(blocks.back(), 512);  // usage under the cap, nobody waiting
+    blocks.pop_back();
+    EXPECT_EQ(pool.stats().backoff_interval, o.backoff.initial_interval);
+    free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, SoftThresholdPacesRequestsAboveIt) {
+    pool_options o = capped(64 << 10, exhaustion::fail);
+    o.delay_threshold = 0.5;
+    o.backoff.max_interval = 2ms;
+    pool_resource pool(o);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 24; ++i)
+        blocks.push_back(pool.allocate(1024));  // 24 KiB: below
+    EXPECT_EQ(pool.stats().paced, 0u);
+    const auto start = clock_type::now();
+    for (int i = 0; i < 32; ++i)
+        blocks.push_back(pool.allocate(1024));  // up to 56 KiB
+    EXPECT_GT(pool.stats().paced, 20u);
+    EXPECT_GE(clock_type::now() - start, 5ms) << "the pauses add up";
+    free_all(pool, blocks, 1024);
+}
+
+TEST(ExhaustionScope, OverridesPolicyAndDeadlineAndNests) {
+    pool_resource pool(capped(8 << 10, exhaustion::wait, 30s));
+    std::vector<void*> blocks = fill(pool, 512);
+    {
+        exhaustion_scope outer(clock_type::now() + 50ms);
+        auto start = clock_type::now();
+        EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);  // waits until the deadline
+        EXPECT_GE(clock_type::now() - start, 45ms);
+        EXPECT_LT(clock_type::now() - start, 20s);
+        {
+            exhaustion_scope inner(exhaustion::fail);
+            start = clock_type::now();
+            EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
+            EXPECT_LT(clock_type::now() - start, 5s) << "fails fast";
+            {
+                exhaustion_scope innermost(exhaustion::bypass, clock_type::now() + 1h);
+                void* p = pool.allocate(512);  // innermost policy wins
+                pool.deallocate(p, 512);
+            }
+            EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
+        }
+        {
+            exhaustion_scope later_deadline(clock_type::now() + 1h);  // cannot extend the outer one
+            start = clock_type::now();
+            EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
+            EXPECT_LT(clock_type::now() - start, 20s);
+        }
+    }
+    // Scopes are per thread: another thread still follows the pool's policy.
+    std::thread other([&] {
+        exhaustion_scope overcommit_here(exhaustion::overcommit, clock_type::now() + 10ms);
+        void* p = pool.allocate(512);
+        pool.deallocate(p, 512);
+    });
+    {
+        exhaustion_scope fail_here(exhaustion::fail);
+        EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
+    }
+    other.join();
+    free_all(pool, blocks, 512);
+}
+
+}  // namespace
+}  // namespace bpool
