@@ -41,9 +41,11 @@ constexpr amount amount_of(const class_info& k) noexcept {
     return {k.size, 1};
 }
 
-// Size of a direct block: the request rounded up to 16 bytes (0 if that overflows).
+// Size of a direct block: the request rounded up to 16 bytes, at least 16 (a request of 0 bytes
+// still gets a unique block); 0 if the rounding overflows.
 constexpr std::size_t direct_size(std::size_t bytes) noexcept {
-    return bytes > SIZE_MAX - 15 ? 0 : (bytes + 15) & ~std::size_t{15};
+    if (bytes > SIZE_MAX - 15) return 0;
+    return bytes == 0 ? 16 : (bytes + 15) & ~std::size_t{15};
 }
 
 // Blocks a central list keeps before giving the rest back to chunks (or upstream).
@@ -372,8 +374,18 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
         throw std::bad_alloc();
     }
     const amount need{static_cast<std::int64_t>(size), 1};
+    // Credit as for a pooled block: from this thread's cache when it has one (which hands its own
+    // unspent credit back before queueing at the cap), else straight from the budget.
     std::chrono::nanoseconds waited{0};
-    const outcome o = acquire_exact(need, bytes, mode, &waited);
+    outcome o = outcome::granted;
+    thread_cache* tc = cache_for_thread();
+    if (tc != nullptr) {
+        enter(tc);
+        if (take_credit(tc, need, bytes, mode, &o, &waited)) tc->set_credit(tc->credit() - need);
+        tc->leave();
+    } else {
+        o = acquire_exact(need, bytes, mode, &waited);
+    }
     if (o == outcome::bypass) return allocate_bypass(size, alignment);
     if (o != outcome::granted && o != outcome::overcommitted) {
         if (mode.what == request_mode::no_wait) return nullptr;
@@ -382,10 +394,22 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     try {
         bool first_bypass = false;
         void* p = direct_.allocate(upstream_, size, alignment, false, &first_bypass);
-        budget_.publish(need.bytes);
+        if (tc == nullptr) {
+            budget_.publish(need.bytes);
+        } else {
+            enter(tc);  // large blocks are rare and big: publish now so the peak sees them at once
+            settle(tc);
+            tc->leave();
+        }
         return p;
     } catch (...) {
-        budget_.give(need);
+        if (tc == nullptr) {
+            budget_.give(need);
+        } else {
+            enter(tc);  // the credit goes back to the cache it came from
+            tc->set_credit(tc->credit() + need);
+            tc->leave();
+        }
         if (mode.what == request_mode::no_wait) return nullptr;
         throw;
     }
@@ -591,7 +615,8 @@ pool_stats pool_core::stats() const {
     s.large_live_bytes = d.large_bytes;
     s.bypass_live_bytes = d.bypass_bytes;
     s.bypass_live_blocks = d.bypass_blocks;
-    s.peak_live_bytes = budget_.peak_live();
+    // The sampled peak lags what caches have not settled yet; the live total is a floor for it.
+    s.peak_live_bytes = std::max(budget_.peak_live(), s.live_bytes);
     s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
     s.upstream_bytes = upstream_.held();
     s.peak_upstream_bytes = upstream_.peak();

@@ -75,15 +75,23 @@ TEST(Capacity, FailThrowsAtOnceAndTheCapIsExact) {
 
 TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
     constexpr std::size_t cap = 256 << 10;
-    pool_resource pool(capped(cap, exhaustion::wait, 10ms));
-    std::atomic<std::size_t> live{0}, high{0};
+    pool_resource pool(capped(cap, exhaustion::wait, 1ms));
+    // Ballast leaves 48 KiB to fight over: each worker's demand (up to 12 blocks of up to
+    // 9 KiB) exceeds it even when the scheduler runs them one after another, so waits are certain.
+    constexpr std::size_t ballast_block = 4096, headroom = 48 << 10;
+    std::vector<void*> ballast;
+    for (std::size_t held = 0; held + headroom < cap; held += ballast_block)
+        ballast.push_back(pool.allocate(ballast_block));
+    std::atomic<std::size_t> live{ballast.size() * ballast_block}, high{0};
     std::atomic<std::uint64_t> timeouts{0};
+    std::latch start(8);
     std::vector<std::thread> workers;
     for (int t = 0; t < 8; ++t) {
         workers.emplace_back([&, t] {
+            start.arrive_and_wait();
             std::mt19937 rng(static_cast<unsigned>(t));
             std::vector<std::pair<void*, std::size_t>> mine;
-            for (int i = 0; i < 2500; ++i) {
+            for (int i = 0; i < 1500; ++i) {
                 if (mine.size() < 12 && rng() % 3 != 0) {
                     const std::size_t n = 16 + rng() % 9000;
                     try {
@@ -118,6 +126,7 @@ TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
     }
     for (auto& w : workers)
         w.join();
+    free_all(pool, ballast, ballast_block);
     const pool_stats s = pool.stats();
     EXPECT_LE(high.load(), cap);
     EXPECT_LE(s.peak_live_bytes, cap);
