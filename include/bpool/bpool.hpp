@@ -1,6 +1,8 @@
 // bpool/bpool.hpp: the whole public API in one include.
 #pragma once
 
+#include <bpool/buffer.hpp>
+#include <bpool/buffer_pool.hpp>
 #include <bpool/errors.hpp>
 #include <bpool/pool_options.hpp>
 #include <bpool/pool_resource.hpp>

@@ -1,0 +1,128 @@
+// bpool/buffer_pool.hpp: a thread-safe pool of bpool::buffer over a capped pool_resource.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <memory_resource>
+
+#include <bpool/buffer.hpp>
+#include <bpool/errors.hpp>
+#include <bpool/pool_options.hpp>
+
+namespace bpool {
+
+class pool_resource;
+
+/// Options of a `buffer_pool`. An aggregate: use designated initializers, e.g.
+/// `bpool::buffer_pool_options{.write_backoff = true}`.
+struct buffer_pool_options {
+    /// What a request does at the cap: `get()` at the live-buffer cap (`max_live`); and, for a
+    /// pool that owns its `pool_resource`, every request at the memory capacity (it becomes the
+    /// resource's `on_exhaustion`). A pool over a borrowed resource leaves memory requests to that
+    /// resource's own options.
+    exhaustion on_exhaustion = exhaustion::wait;
+
+    /// How waits at the cap are paced and when they give up (as `on_exhaustion`: the live-buffer
+    /// cap always, memory requests only for a pool that owns its resource).
+    backoff_options backoff{};
+
+    /// The storage a fresh buffer reserves in `get()` (0: none, the first write allocates).
+    std::size_t default_capacity = std::size_t{32} << 10;
+
+    /// A buffer whose capacity is above this size has its storage freed to upstream when it is
+    /// put back or destroyed, instead of being kept for reuse (so that a burst of large buffers
+    /// does not pin memory). It becomes the owned resource's `largest_pooled_block`, normalized
+    /// like it (to the size class at or below, within [16 B, 1 MiB]): a `pool_resource` keeps idle
+    /// exactly the blocks up to that size. A pool over a borrowed resource requires
+    /// `max_pooled_size >= resource.options().largest_pooled_block` and uses the latter.
+    std::size_t max_pooled_size = std::size_t{1} << 20;
+
+    /// Whether a write (or `append`, `reserve`, `resize`) that must grow a buffer while the pool is
+    /// at its capacity waits under `on_exhaustion` and `backoff` (the seed's `WriteBackOff`).
+    /// When false such a growth is refused at once: `write` returns `errc::capacity_exceeded`.
+    bool write_backoff = false;
+
+    /// The initial cap on buffers checked out at once (0: no cap); see `set_max_live`.
+    std::size_t max_live = 0;
+};
+
+/// A thread-safe pool of `bpool::buffer`s (the Go seeds' `BufferPool` and scratch-buffer pool):
+/// `get()` checks a buffer out, destroying it or `put()` gives it back. Buffers draw their storage
+/// from a `pool_resource` whose capacity caps the memory of all of them; an optional cap on the
+/// number of buffers checked out (`set_max_live`) bounds how many exist at once.
+///
+/// Storage given back goes to the resource, whose per-thread caches keep it for the next buffer
+/// (bounded by its `max_cached_bytes`); storage larger than `max_pooled_size` goes back to
+/// upstream at once. Idle storage does not count against the capacity: only buffers checked out
+/// do.
+///
+/// Lifetime: every buffer obtained from a pool must be destroyed or put back before the pool is
+/// destroyed (a buffer of a destroyed pool cannot exist: its storage would dangle). A checked build
+/// (`BPOOL_CHECKED`) aborts with a message in the destructor if buffers are still checked out.
+/// Empty (moved-from) buffers may outlive the pool.
+///
+/// Thread safety: every member may be called concurrently from any thread, except the destructor.
+/// Buffers themselves are used by one thread at a time (see `buffer`).
+class buffer_pool {
+  public:
+    /// Effects: a pool that owns a `pool_resource` over `upstream` (which must outlive the pool)
+    /// with capacity `target_size` bytes (0: unlimited), `options.on_exhaustion`,
+    /// `options.backoff` and `largest_pooled_block = options.max_pooled_size`.
+    /// Throws: `std::invalid_argument` if `upstream` is null; `std::bad_alloc`.
+    explicit buffer_pool(std::size_t target_size, const buffer_pool_options& options = {},
+                         std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
+
+    /// Effects: a pool over `resource`, which must outlive the pool; its capacity and policy
+    /// govern memory, `options.on_exhaustion` and `options.backoff` only the live-buffer cap.
+    /// Throws: `std::invalid_argument` if `options.max_pooled_size` is below the resource's
+    /// `largest_pooled_block` (the resource would keep such blocks); `std::bad_alloc`.
+    explicit buffer_pool(pool_resource& resource, const buffer_pool_options& options = {});
+
+    /// Effects: destroys the pool and, if it owns one, its resource. Every buffer it handed out
+    /// must be gone (destroyed, put back or moved from); a checked build aborts otherwise.
+    ~buffer_pool();
+
+    buffer_pool(const buffer_pool&) = delete;
+    buffer_pool& operator=(const buffer_pool&) = delete;
+
+    /// Returns the resource buffers draw from (owned or borrowed). Thread-safe.
+    [[nodiscard]] pool_resource& resource() const noexcept;
+
+    /// Returns the options in force, normalized (`max_pooled_size` is the size above which
+    /// storage is freed; `max_live` the current cap).
+    [[nodiscard]] buffer_pool_options options() const;
+
+    /// Effects: checks a buffer out: empty, with `capacity() >= options().default_capacity`.
+    /// At the live-buffer cap `on_exhaustion` decides: `wait` (until a buffer is given back, at
+    /// most `backoff.max_elapsed`), `overcommit` (the same wait, then past the cap), `bypass`
+    /// (a buffer whose storage comes from upstream, outside the resource's capacity and never
+    /// cached; it still counts in `live()`), `fail`. At the memory capacity the resource's policy
+    /// decides. An enclosing `exhaustion_scope` applies to both.
+    /// Returns: the buffer, counted in `live()` until it is destroyed or put back.
+    /// Throws: `capacity_exceeded` when refused or timed out at either cap; `std::bad_alloc` if
+    /// upstream fails. Nothing is checked out when it throws. Thread-safe.
+    [[nodiscard]] buffer get();
+
+    /// Effects: gives `b` back (its storage to the resource, its checkout ends); `b` becomes
+    /// empty. The same as destroying `b`, which is what happens when a buffer is simply dropped.
+    /// An empty `b` is a no-op. `b` must come from this pool: a checked build aborts otherwise;
+    /// an unchecked build gives it back to the pool or resource it came from. Thread-safe.
+    void put(buffer&& b) noexcept;
+
+    /// Returns the number of buffers checked out (bypassing ones included). Exact: every buffer
+    /// knows whether it is checked out, so the count never drifts. Thread-safe.
+    [[nodiscard]] std::size_t live() const noexcept;
+
+    /// Effects: caps the number of buffers checked out at `n` (0: no cap); buffers served by the
+    /// `bypass` policy do not count against it. Raising the cap wakes `get()`s that now fit;
+    /// lowering it below `live()` takes nothing back, new `get()`s wait. Thread-safe.
+    void set_max_live(std::size_t n) noexcept;
+
+    /// Returns the live-buffer cap in force (0: none). Thread-safe.
+    [[nodiscard]] std::size_t max_live() const noexcept;
+
+  private:
+    std::unique_ptr<detail::buffer_pool_core> core_;
+};
+
+}  // namespace bpool
