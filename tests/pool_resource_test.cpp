@@ -22,13 +22,10 @@
 namespace bpool {
 namespace {
 
+using test::aligned;
 using test::check_pattern;
 using test::counting_resource;
 using test::fill_pattern;
-
-bool aligned(const void* p, std::size_t a) {
-    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
-}
 
 TEST(PoolResource, DefaultConstructedUsesTheDefaultResource) {
     pool_resource pool;

@@ -111,6 +111,11 @@ class counting_resource final : public std::pmr::memory_resource {
     bool fail_all_ = false;
 };
 
+/// Returns whether `p` is aligned to `a` bytes.
+inline bool aligned(const void* p, std::size_t a) {
+    return reinterpret_cast<std::uintptr_t>(p) % a == 0;
+}
+
 /// The bytes fill_pattern writes: all of a small block; of a large one the first and last 256
 /// bytes and every 61st byte between (enough to catch a block handed out twice or overlapping).
 template <class F>

@@ -1,0 +1,112 @@
+// bpool/adapters/mimalloc.hpp: mimalloc_resource on its own (sizes, alignments, equality) and as a
+// pool's upstream.
+#include <cstdint>
+#include <memory_resource>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <bpool/adapters/mimalloc.hpp>
+#include <bpool/pool_resource.hpp>
+
+#include <gtest/gtest.h>
+
+#include "adapter_support.hpp"
+
+namespace bpool {
+namespace {
+
+using test::aligned;
+using test::capped;
+using test::check_pattern;
+using test::counting_resource;
+using test::fill_pattern;
+
+TEST(MimallocResource, OneInstanceAndAVersion) {
+    EXPECT_EQ(&mimalloc_resource::instance(), &mimalloc_resource::instance());
+    EXPECT_GE(mimalloc_resource::version(), 200) << "mimalloc 2.x";
+}
+
+TEST(MimallocResource, SizesAndAlignments) {
+    std::pmr::memory_resource& mi = mimalloc_resource::instance();
+    for (std::size_t bytes : {0u, 1u, 16u, 100u, 4096u, 70000u, 1u << 20, 5u << 20}) {
+        for (std::size_t align = 1; align <= (1u << 16); align *= 4) {
+            void* p = mi.allocate(bytes, align);
+            ASSERT_NE(p, nullptr);
+            EXPECT_TRUE(aligned(p, align)) << bytes << " " << align;
+            fill_pattern(p, bytes, bytes ^ align);
+            EXPECT_TRUE(check_pattern(p, bytes, bytes ^ align));
+            mi.deallocate(p, bytes, align);
+        }
+    }
+    volatile std::size_t odd = 3;  // volatile: compilers reject a constant bad alignment
+    EXPECT_THROW((void)mi.allocate(64, odd), std::invalid_argument);
+}
+
+TEST(MimallocResource, AllInstancesAreEqual) {
+    mimalloc_resource other;
+    pool_resource pool;
+    EXPECT_TRUE(mimalloc_resource::instance() == other) << "they share mimalloc's heaps";
+    EXPECT_FALSE(mimalloc_resource::instance() == *std::pmr::new_delete_resource());
+    EXPECT_FALSE(mimalloc_resource::instance() == pool);
+    void* p = mimalloc_resource::instance().allocate(256, 32);
+    other.deallocate(p, 256, 32);  // equal: one may free what the other allocated
+}
+
+TEST(MimallocResource, AsAPoolsUpstream) {
+    // mimalloc under a counting layer, so that every size and alignment the pool hands back to
+    // upstream is checked against what it took.
+    counting_resource counting(&mimalloc_resource::instance());
+    {
+        pool_resource pool({}, &counting);
+        std::vector<std::pair<void*, std::size_t>> blocks;
+        for (std::size_t bytes = 8; bytes <= (4u << 20); bytes = bytes * 3 / 2) {
+            void* p = pool.allocate(bytes);
+            fill_pattern(p, bytes, bytes);
+            blocks.emplace_back(p, bytes);
+        }
+        for (auto [p, bytes] : blocks) {
+            EXPECT_TRUE(check_pattern(p, bytes, bytes)) << bytes;
+            pool.deallocate(p, bytes);
+        }
+        std::pmr::vector<std::pmr::string> lines(&pool);
+        for (int i = 0; i < 1000; ++i)
+            lines.emplace_back(test::long_string(i));
+        EXPECT_GT(counting.live_bytes(), 0u);
+        EXPECT_EQ(counting.misaligned(), 0u);
+    }
+    EXPECT_EQ(counting.live_bytes(), 0u) << "the pool gave everything back to mimalloc";
+    EXPECT_EQ(counting.mismatches(), 0u);
+}
+
+TEST(MimallocResource, UnderACappedPoolManyThreads) {
+    pool_resource pool(capped(256 << 10, exhaustion::fail), &mimalloc_resource::instance());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+        threads.emplace_back([&pool, t] {
+            std::vector<std::pair<void*, std::size_t>> mine;  // FIFO of live blocks
+            for (std::size_t i = 0; i < 5000; ++i) {
+                const std::size_t bytes = 64 + (i % 7) * 300;
+                if (void* p = pool.try_allocate(bytes)) {
+                    fill_pattern(p, bytes, i + static_cast<std::size_t>(t));
+                    mine.emplace_back(p, bytes);
+                }
+                if (mine.size() > 50 || (i % 64 == 0 && !mine.empty())) {
+                    auto [p, b] = mine.front();
+                    mine.erase(mine.begin());
+                    pool.deallocate(p, b);
+                }
+            }
+            for (auto [p, b] : mine)
+                pool.deallocate(p, b);
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(pool.live_bytes(), 0u);
+    EXPECT_LE(pool.stats().peak_live_bytes, pool.capacity());
+}
+
+}  // namespace
+}  // namespace bpool
