@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""Writes REPORT_DIR/report.md and its plots from the raw results scripts/bench leaves in
+REPORT_DIR/raw, then prints the summary table. Standard library only (Python 3.9+); the loading
+and formatting are in report_data.py.
+
+    python3 benchmarks/report.py build/report --command "scripts/bench" --mode full
+
+Raw inputs: bench_<variant>_<workload>.json (Google Benchmark JSON, aggregates of repetitions),
+burst_<subject>.json (one object from bpool_burst) and burst_<subject>.dat (live bytes over time).
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+
+sys.dont_write_bytecode = True  # importing report_data must leave no __pycache__ in the source tree
+from report_data import (MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model, fmt_bytes, fmt_mib,
+                         fmt_ns, fmt_ratio, fmt_size, git_revision, label, load_benchmarks,
+                         load_bursts, memory_gib, ordered, os_name, overlap, package_version, ratio,
+                         read, stream_pairs, table, workload_keys)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def header(args, contexts):
+    """Returns the report's first lines: date, command, machine, compiler and versions."""
+    ctx = contexts.get("main", next(iter(contexts.values()), {}))
+
+    def malloc_line(variant):
+        c = contexts.get(variant)
+        if not c:
+            return "not run"
+        return (f"{c.get('malloc')} {c.get('malloc_version')} "
+                f"(`malloc` resolves to {c.get('malloc_library')})")
+
+    root = os.path.dirname(HERE)
+    start_load = read(os.path.join(args.report_dir, "raw", "loadavg_start"))
+    lines = [
+        "# bpool benchmark report",
+        "",
+        f"- **Date**: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- **Command**: `{args.command}` ({args.mode} run: {repetitions_text(args.mode)})",
+        f"- **Machine**: {cpu_model()}, {os.cpu_count()} cores "
+        f"({ctx.get('mhz_per_cpu', '?')} MHz), {memory_gib()} RAM; {os_name()}, "
+        f"Linux {platform.release()}",
+        f"- **Load average** (1, 5, 15 min) at start / end: {load_average(start_load)} / "
+        f"{load_average(read('/proc/loadavg'))}",
+        f"- **Compiler**: {ctx.get('compiler', '?')}, libstdc++ {ctx.get('libstdcxx', '?')}, "
+        f"CMake Release (-O3 -DNDEBUG); Google Benchmark "
+        f"{package_version('libbenchmark-dev') or '?'}",
+        f"- **bpool**: git {git_revision(root)}",
+        f"- **glibc**: {malloc_line('main')}",
+        f"- **mimalloc**: {malloc_line('mimalloc')}",
+        f"- **jemalloc** (LD_PRELOAD): {malloc_line('jemalloc')}",
+        f"- **tcmalloc** (LD_PRELOAD): {malloc_line('tcmalloc')}",
+        f"- **Boost.Container**: {ctx.get('boost', '?').replace('_', '.')}",
+        "",
+    ]
+    return lines
+
+
+def load_average(text):
+    fields = text.split()
+    return " ".join(fields[:3]) if len(fields) >= 3 else "?"
+
+
+def repetitions_text(mode):
+    return ("3 repetitions of at least 0.02 s each" if mode == "quick"
+            else "10 repetitions of at least 0.1 s each")
+
+
+# ----------------------------------------------------------------------------------------------
+# Sections
+
+
+def matrix_section(results, subjects):
+    rows = []
+    for k in workload_keys(results):
+        figs = results[k]
+        cells = []
+        for s in subjects:
+            f = figs.get(s)
+            if f is None or f.median is None:
+                cells.append("")
+                continue
+            r = ratio(figs, s)
+            shown = r is not None and s != REFERENCE
+            cells.append(fmt_ns(f.median) + (f" ({fmt_ratio(r)})" if shown else ""))
+        rows.append([label(k)] + cells)
+    return (["## All workloads: ns/op (ratio to mimalloc)", "",
+             "Median ns per op over the repetitions (wall time; for multi-threaded workloads, the "
+             "wall time of all threads together divided by all their ops). In parentheses: the "
+             "ratio to mimalloc's median (below 1: faster than mimalloc). Spreads are in the "
+             "per-workload tables below.", ""]
+            + table(["workload"] + subjects, rows) + [""])
+
+
+def detail_section(results, subjects, descriptions):
+    out = ["## Per workload", ""]
+    for k in workload_keys(results):
+        figs = results[k]
+        out += [f"### {label(k)}", "", descriptions.get(k[0], ""), ""]
+        rows = []
+        for s in subjects:
+            f = figs.get(s)
+            if f is None:
+                continue
+            rows.append([s, fmt_ns(f.median), f.spread(), fmt_ns(f.stddev),
+                         fmt_ratio(ratio(figs, s))])
+        out += table(["subject", "ns/op (median)", "min – max", "stddev", "× mimalloc"], rows)
+        out.append("")
+    return out
+
+
+def memory_section(results):
+    rows = []
+    for k in workload_keys(results):
+        if not k[0].startswith("churn"):
+            continue
+        for s in ("bpool", "bpool_capped"):
+            f = results[k].get(s)
+            if f is None or "peak_live" not in f.counters:
+                continue
+            c = f.counters
+            rows.append([label(k), s, fmt_bytes(c["peak_live"]), fmt_bytes(c.get("pool_peak_live")),
+                         fmt_bytes(c.get("cached")), fmt_bytes(c.get("held")),
+                         fmt_bytes(c.get("peak_held")),
+                         fmt_ratio(c.get("held_ratio")), fmt_ratio(c.get("peak_held_ratio"))])
+    if not rows:
+        return []
+    return (["## Memory held in the steady-state churn", "",
+             "Measured at the end of each run, live set still held (medians over the repetitions). "
+             "*Peak live* is the true peak of class-rounded live bytes, recomputed from the "
+             "precomputed operations with `pool.block_size()`; *pool peak live* is what "
+             "`stats().peak_live_bytes` saw (sampled). *Idle* is `stats().cached_bytes` (thread "
+             "caches, central lists, free blocks in chunks); *held* is `stats().upstream_bytes` "
+             "at the end, *peak held* `stats().peak_upstream_bytes`. Target: held ≤ 1.3 × peak "
+             "live.", ""]
+            + table(["workload", "subject", "peak live", "pool peak live", "idle", "held",
+                     "peak held", "held / peak live", "peak held / peak live"], rows) + [""])
+
+
+def scaling_section(results, subjects, out_dir):
+    keys = [k for k in workload_keys(results) if k[0] == "threads_churn"]
+    if not keys:
+        return []
+    threads = sorted({int(re.search(r"threads:(\d+)", k[1]).group(1)) for k in keys})
+    present = [s for s in subjects if any(s in results[k] for k in keys)]
+    dat = os.path.join(out_dir, "scaling.dat")
+    with open(dat, "w") as f:
+        f.write("threads " + " ".join(present) + "\n")
+        for t in threads:
+            figs = results.get(("threads_churn", f"threads:{t}"), {})
+            vals = []
+            for s in present:
+                fig = figs.get(s)
+                vals.append(f"{1e3 / fig.median:.3f}" if fig and fig.median else "NaN")
+            f.write(f"{t} " + " ".join(vals) + "\n")
+    png = plot("plot_scaling.gp", os.path.join(out_dir, "scaling.png"),
+               {"datafile": dat, "columns": str(len(present) + 1)})
+    out = ["## Thread scaling (threads_churn)", "",
+           f"Throughput of N threads churning one shared instance (million ops/s, all threads "
+           f"together; higher is better). {os.cpu_count()} cores here: N goes up to the number "
+           f"of cores (at most 16).", ""]
+    out += ([f"![thread scaling]({os.path.basename(png)})", ""] if png
+            else ["(gnuplot not found: no plot)", ""])
+    rows = []
+    for t in threads:
+        figs = results.get(("threads_churn", f"threads:{t}"), {})
+        rows.append([t] + [f"{1e3 / figs[s].median:.1f}" if s in figs and figs[s].median else "–"
+                           for s in present])
+    return out + table(["threads"] + [f"{s} Mops/s" for s in present], rows) + [""]
+
+
+def wait_section(results):
+    fig = results.get(("wait_wake", ""), {}).get("bpool")
+    if fig is None or "wake_median_us" not in fig.counters:
+        return []
+    c = fig.counters
+    return (["## The wait path (issue 4)", "",
+             "A request waits at the cap of a pool that holds one 4 KiB block; another thread "
+             "gives the block back; the time from that release to the waiter's return, over 400 "
+             "rounds per repetition (medians over the repetitions).", ""]
+            + table(["median µs", "99th percentile µs", "max µs"],
+                    [[f"{c['wake_median_us']:.1f}", f"{c['wake_p99_us']:.1f}",
+                      f"{c['wake_max_us']:.0f}"]]) + [""])
+
+
+def burst_section(bursts, out_dir):
+    if not bursts:
+        return []
+    order = ["bpool_capped", "bpool", "mimalloc", "glibc", "jemalloc", "tcmalloc", "std_sync",
+             "boost_sync"]
+    rows = []
+    for s in ordered(bursts, order):
+        b = bursts[s]
+        cap = f"{b['capacity'] / MIB:.0f} MiB, wait" if b.get("capacity") else "unbounded"
+        waits = b.get("waits")
+        rows.append([s, cap, fmt_mib(b["peak_live_bytes"]), f"{b['peak_live_blocks']:,}",
+                     fmt_mib(b["peak_rss_bytes"]), fmt_mib(b["baseline_rss_bytes"]),
+                     f"{b['total_s']:.2f}", f"{b['admitted_s']:.2f}",
+                     "–" if waits is None else f"{waits:,}", b["corrupted"]])
+    out = ["## The burst", ""]
+    any_b = next(iter(bursts.values()))
+    out.append(
+        f"{any_b['connections']:,} connections arrive at once; {any_b['handlers']} handler threads "
+        f"admit them: each takes a {any_b['buffer_bytes'] // 1024} KiB buffer, writes all of it, "
+        f"and a completion thread gives it back {any_b['hold_ms']} ms after it was admitted. "
+        f"bpool_capped is capped at 64 MiB with `exhaustion::wait`; every other subject is "
+        f"unbounded. One process per subject: *peak RSS* is that process's VmHWM (including "
+        f"its baseline, shown apart), *peak live* the highest sum of buffers handed out and not "
+        f"yet given back. *Total*: until the last buffer is given back; *admitted*: until the "
+        f"last connection got its buffer.")
+    out.append("")
+    out += table(["subject", "cap", "peak live MiB", "peak live buffers", "peak RSS MiB",
+                  "baseline RSS MiB", "total s", "admitted s", "waits", "corrupted"], rows)
+    out.append("")
+    traces = {s: bursts[s]["trace"] for s in ("bpool_capped", "mimalloc")
+              if s in bursts and os.path.exists(bursts[s]["trace"])}
+    if len(traces) == 2:
+        png = plot("plot_burst.gp", os.path.join(out_dir, "burst.png"),
+                   {"capped": traces["bpool_capped"], "peer": traces["mimalloc"],
+                    "cap_mib": str(bursts["bpool_capped"]["capacity"] // MIB)})
+        if png:
+            out += ["![live bytes during the burst](burst.png)", ""]
+    return out
+
+
+def others_section(others):
+    if not others:
+        return []
+    out = []
+    pairs = stream_pairs(others)
+    if pairs:
+        rows = []
+        for (task, size), figs in sorted(pairs.items()):
+            std, ours = figs.get("std_ostringstream"), figs.get("bpool_ostream")
+            r = ours.median / std.median if ours and std and std.median else None
+            rows.append([task, fmt_size(size),
+                         fmt_ns(std.median) if std else "–", std.spread() if std else "–",
+                         fmt_ns(ours.median) if ours else "–", ours.spread() if ours else "–",
+                         fmt_ratio(r)])
+        out += ["## Stream formatting: bpool::ostream vs std::ostringstream", "",
+                "From bench_streams.cpp: each op builds a fresh stream, writes about the given "
+                "amount of text (*format*: log lines with numbers; *append*: 32-byte pieces) and "
+                "destroys it. `bpool::ostream` draws from a default `bpool::pool_resource`; "
+                "`std::ostringstream` from the global heap (glibc). Not crossed with the other "
+                "subjects, so the ratio is to std::ostringstream (below 1: bpool faster).", ""]
+        out += table(["task", "text", "std::ostringstream ns", "min – max", "bpool::ostream ns",
+                      "min – max", "bpool / std"], rows) + [""]
+    rest = {n: f for n, f in others.items() if not STREAM_NAME.match(n)}
+    if rest:
+        rows = [[name, fmt_ns(f.median), f.spread(), fmt_ns(f.stddev)]
+                for name, f in sorted(rest.items())]
+        out += ["## Other benchmarks", ""]
+        out += table(["benchmark", "ns/op (median)", "min – max", "stddev"], rows) + [""]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Targets
+
+
+def targets(results, bursts):
+    """Returns [(target, verdict, detail)] for the targets of issues 3, 4 and 7."""
+    out = []
+    # bpool at or below mimalloc on every workload.
+    misses, checked = [], 0
+    for k in workload_keys(results):
+        r = ratio(results[k], "bpool")
+        if r is None:
+            continue
+        checked += 1
+        if r > 1.0:
+            noise = " (ranges overlap)" if overlap(results[k], "bpool", REFERENCE) else ""
+            misses.append(f"{label(k)} ×{r:.2f}{noise}")
+    if checked:
+        out.append(("bpool ns/op ≤ mimalloc on every workload",
+                    "met" if not misses else f"missed on {len(misses)} of {checked}",
+                    "; ".join(misses) if misses else f"all {checked} workloads"))
+    # 3x faster than std::pmr::synchronized_pool_resource on churn.
+    worst = None
+    for k in workload_keys(results):
+        if "churn" not in k[0]:
+            continue
+        r = ratio(results[k], "std_sync", "bpool")
+        if r is not None and (worst is None or r < worst[1]):
+            worst = (label(k), r)
+    if worst:
+        out.append(("bpool ≥ 3× faster than std::pmr::synchronized_pool_resource on churn",
+                    "met" if worst[1] >= 3 else "missed",
+                    f"smallest speed-up {worst[1]:.1f}× ({worst[0]})"))
+    # Capped within 10 % of uncapped on one thread, 20 % on two.
+    for limit, multi in ((1.10, False), (1.20, True)):
+        worst = None
+        for k in workload_keys(results):
+            threads = re.search(r"threads:(\d+)", k[1])
+            two = k[0] == "handoff" or (threads is not None and int(threads.group(1)) >= 2)
+            if two != multi:
+                continue
+            r = ratio(results[k], "bpool_capped", "bpool")
+            if r is not None and (worst is None or r > worst[1]):
+                worst = (label(k), r, overlap(results[k], "bpool_capped", "bpool"))
+        if worst:
+            out.append((f"capped within {round((limit - 1) * 100)} % of uncapped "
+                        f"({'two or more threads' if multi else 'one thread'})",
+                        "met" if worst[1] <= limit else "missed",
+                        f"worst ×{worst[1]:.2f} ({worst[0]}"
+                        + (", ranges overlap)" if worst[2] else ")")))
+    # Held from upstream at most 1.3x peak live in the steady-state churn.
+    held = []
+    for k in workload_keys(results):
+        f = results[k].get("bpool")
+        if k[0].startswith("churn") and f is not None and "held_ratio" in f.counters:
+            held.append((label(k), f.counters["held_ratio"], f.counters.get("peak_held_ratio")))
+    if held:
+        worst = max(held, key=lambda h: h[1])
+        out.append(("held from upstream ≤ 1.3 × peak live (steady-state churn)",
+                    "met" if worst[1] <= 1.3 else "missed",
+                    "; ".join(f"{n}: ×{h:.2f} (peak held ×{p:.2f})" for n, h, p in held)))
+    wake = results.get(("wait_wake", ""), {}).get("bpool")
+    if wake is not None and "wake_p99_us" in wake.counters:
+        p99 = wake.counters["wake_p99_us"]
+        out.append(("wait: a waiter returns well under 1 ms after a release (p99)",
+                    "met" if p99 < 1000 else "missed",
+                    f"median {wake.counters['wake_median_us']:.1f} µs, p99 {p99:.1f} µs"))
+    capped = bursts.get("bpool_capped")
+    if capped and capped.get("capacity"):
+        cap = capped["capacity"] / MIB
+        live, rss = capped["peak_live_bytes"] / MIB, capped["peak_rss_bytes"] / MIB
+        out.append((f"burst: bpool peak live ≤ the cap ({cap:.0f} MiB)",
+                    "met" if live <= cap else "missed", f"{live:.1f} MiB"))
+        # 80 MiB for the 64 MiB cap of issue 7: the cap plus 16 MiB for everything else.
+        limit = cap + 16
+        out.append((f"burst: bpool peak RSS ≤ {limit:.0f} MiB",
+                    "met" if rss <= limit else "missed",
+                    f"{rss:.1f} MiB" + ("" if rss <= limit else f" ({rss - limit:.1f} MiB over)")))
+        full = capped["connections"] * capped["buffer_bytes"]
+        peers = {s: b["peak_live_bytes"] for s, b in bursts.items() if not s.startswith("bpool")}
+        if peers:
+            low = [s for s, v in peers.items() if v < 0.95 * full]
+            out.append((f"burst: unbounded peers reach all {capped['connections']:,} x "
+                        f"{capped['buffer_bytes'] // 1024} KiB = {full / MIB:.1f} MiB at once",
+                        "met" if not low else f"missed by {', '.join(low)}",
+                        ", ".join(f"{s} {v / MIB:.1f} MiB" for s, v in peers.items())))
+    return out
+
+
+def targets_section(rows):
+    return (["## Targets", "",
+             "The targets of issues 3, 4 and 7, checked against the medians below. \"Ranges "
+             "overlap\": the min – max ranges of the two subjects overlap, so the difference is "
+             "within the noise of this run.", ""]
+            + table(["target", "verdict", "measured"], rows) + [""])
+
+
+# ----------------------------------------------------------------------------------------------
+# Plots and summary
+
+
+def plot(script, png, variables):
+    """Runs gnuplot on benchmarks/<script> with `variables`; returns the PNG path or None."""
+    if not shutil.which("gnuplot"):
+        return None
+    args = ["gnuplot"]
+    for name, value in {**variables, "outfile": png}.items():
+        args += ["-e", f"{name}='{value}'" if not value.isdigit() else f"{name}={value}"]
+    args.append(os.path.join(HERE, script))
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"report: gnuplot {script} failed: {done.stderr.strip()}", file=sys.stderr)
+        return None
+    return png
+
+
+def summary(results, others, bursts, target_rows, report_path):
+    peers = [s for s in ("mimalloc", "glibc", "jemalloc", "tcmalloc", "std_sync", "boost_sync")
+             if any(s in figs for figs in results.values())]
+    head = ["workload", "bpool", "capped"] + peers + ["bpool/mimalloc"]
+    rows = []
+    for k in workload_keys(results):
+        figs = results[k]
+        cell = lambda s: fmt_ns(figs[s].median) if s in figs else "–"
+        rows.append([label(k), cell("bpool"), cell("bpool_capped")] + [cell(s) for s in peers]
+                    + [fmt_ratio(ratio(figs, "bpool"))])
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                               for i, (c, w) in enumerate(zip(r, widths)))
+    print("\n== summary: ns/op, median (full tables and spreads in the report)")
+    print(line(head))
+    for r in rows:
+        print(line(r))
+    pairs = stream_pairs(others)
+    if pairs:
+        print("\n== streams: ns/op, std::ostringstream vs bpool::ostream")
+        for (task, size), figs in sorted(pairs.items()):
+            std, ours = figs.get("std_ostringstream"), figs.get("bpool_ostream")
+            if std and ours and std.median:
+                print(f"{task:8s} {fmt_size(size):>8s}  {fmt_ns(std.median):>10s}  "
+                      f"{fmt_ns(ours.median):>10s}  ×{ours.median / std.median:.2f}")
+    if bursts:
+        print("\n== burst: peak live MiB / peak RSS MiB / total s")
+        for s, b in bursts.items():
+            print(f"{s:14s} {b['peak_live_bytes'] / MIB:8.1f} {b['peak_rss_bytes'] / MIB:8.1f} "
+                  f"{b['total_s']:7.2f}")
+    print("\n== targets")
+    for t, verdict, detail in target_rows:
+        print(f"[{verdict}] {t}: {detail}")
+    print(f"\nreport: {report_path}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report_dir")
+    parser.add_argument("--command", default="scripts/bench")
+    parser.add_argument("--mode", default="full", choices=["full", "quick"])
+    args = parser.parse_args()
+    raw = os.path.join(args.report_dir, "raw")
+    results, contexts, descriptions, others = load_benchmarks(raw)
+    bursts = load_bursts(raw)
+    if not results and not bursts:
+        sys.exit(f"report: no results in {raw}")
+    subjects = ordered({s for figs in results.values() for s in figs}, SUBJECTS)
+    target_rows = targets(results, bursts)
+    notes = read(os.path.join(raw, "notes")).strip()
+    lines = header(args, contexts)
+    lines += targets_section(target_rows)
+    lines += matrix_section(results, subjects)
+    lines += memory_section(results)
+    lines += scaling_section(results, subjects, args.report_dir)
+    lines += burst_section(bursts, args.report_dir)
+    lines += wait_section(results)
+    lines += others_section(others)
+    lines += detail_section(results, subjects, descriptions)
+    lines += ["## How this was measured", "",
+              "- Google Benchmark, one benchmark per (workload, subject); each figure is the "
+              "median of the repetitions, with min – max and stddev. A fresh instance of the "
+              "subject per repetition; sizes and indices are drawn before timing.",
+              "- bpool_bench runs bpool, bpool_capped (capacity 64 GiB: never reached), glibc "
+              "(`std::pmr::new_delete_resource()`), the std and Boost pools; bpool_bench_mimalloc "
+              "runs `bpool::mimalloc_resource` (a separate binary: Debian's libmimalloc.so "
+              "exports malloc, so any binary that links it runs wholly on mimalloc). jemalloc "
+              "and tcmalloc are bpool_bench's malloc subject run again under `LD_PRELOAD`; the "
+              "binary checks that `malloc` resolves into the preloaded library (header above) "
+              "and refuses to run otherwise.",
+              "- The unsynchronized pools run only single-threaded workloads.",
+              f"- Reproduce: `{args.command}`; raw JSON in `{raw}`."]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in notes.splitlines()]
+    path = os.path.join(args.report_dir, "report.md")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    summary(results, others, bursts, target_rows, path)
+
+
+if __name__ == "__main__":
+    main()

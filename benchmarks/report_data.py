@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""The data of a scripts/bench report: loading the raw results, the machine, formatting. Used by
+report.py. Standard library only."""
+
+import glob
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+
+
+# Report order; subjects not listed (a new peer) follow in the order first seen.
+SUBJECTS = ["bpool", "bpool_capped", "mimalloc", "glibc", "jemalloc", "tcmalloc",
+            "std_sync", "std_unsync", "boost_sync", "boost_unsync"]
+WORKLOADS = ["churn_1k", "churn_64k", "buffer_32k", "buffer_1m", "handoff", "threads_churn",
+             "pmr_vector", "pmr_string", "pmr_map", "string_appends", "buffer_writes"]
+REFERENCE = "mimalloc"
+MIB = 1 << 20
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+class Figure:
+    """One benchmark's result: median, min, max and stddev of ns/op over its repetitions."""
+
+    def __init__(self):
+        self.median = self.min = self.max = self.stddev = None
+        self.repetitions = 0
+        self.counters = {}
+        self.samples = []  # ns/op of each repetition
+
+    def finish(self):
+        """Fills what the aggregates did not give from the repetitions themselves."""
+        if self.samples:
+            if self.min is None:
+                self.min, self.max = min(self.samples), max(self.samples)
+            if self.median is None:
+                self.median = statistics.median(self.samples)
+            self.repetitions = max(self.repetitions, len(self.samples))
+
+    def spread(self):
+        if self.min is not None and self.max is not None:
+            return f"{fmt_ns(self.min)} – {fmt_ns(self.max)}"
+        return "–"
+
+
+def ns_of(entry):
+    scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[entry.get("time_unit", "ns")]
+    return float(entry["real_time"]) * scale
+
+
+COUNTER_KEYS = ("peak_live", "pool_peak_live", "cached", "held", "peak_held", "held_ratio",
+                "peak_held_ratio", "wake_median_us", "wake_p99_us", "wake_max_us")
+# Workloads reported in their own section rather than as ns/op against the peers.
+SEPARATE = ("wait_wake",)
+
+
+def load_benchmarks(raw):
+    """Returns (results, contexts, descriptions, others).
+
+    results: {(workload, params): {subject: Figure}}; contexts: {variant: context};
+    descriptions: {workload: text}; others: {name: Figure} for benchmarks that are not
+    "<workload>/<subject>" (e.g. the stream benchmarks)."""
+    results, contexts, descriptions, others = {}, {}, {}, {}
+    for path in sorted(glob.glob(os.path.join(raw, "bench_*.json"))):
+        with open(path) as f:
+            data = json.load(f)
+        context = data.get("context", {})
+        variant = os.path.basename(path)[len("bench_"):].split("_")[0]
+        contexts.setdefault(variant, context)
+        subjects = set(context.get("subjects", "").split())
+        for key, value in context.items():
+            if key.startswith("workload:"):
+                descriptions[key[len("workload:"):]] = value
+        for entry in data.get("benchmarks", []):
+            name = entry.get("run_name", entry["name"])
+            parts = name.split("/")
+            if len(parts) >= 2 and parts[1] in subjects:
+                params = "/".join(p for p in parts[2:] if p not in ("real_time", "manual_time")
+                                  and not p.startswith("iterations:"))
+                fig = results.setdefault((parts[0], params), {}).setdefault(parts[1], Figure())
+            else:
+                fig = others.setdefault(name, Figure())
+            add_entry(fig, entry)
+    for fig in [f for figs in results.values() for f in figs.values()] + list(others.values()):
+        fig.finish()
+    return results, contexts, descriptions, others
+
+
+def add_entry(fig, entry):
+    kind = entry.get("run_type", "iteration")
+    if kind == "aggregate":
+        which = entry.get("aggregate_name")
+        if which in ("median", "min", "max", "stddev"):
+            setattr(fig, which, ns_of(entry))
+        if which == "median":
+            fig.counters = {k: entry[k] for k in COUNTER_KEYS if k in entry}
+        fig.repetitions = max(fig.repetitions, int(entry.get("repetitions", 0)))
+    elif kind == "iteration":
+        fig.samples.append(ns_of(entry))
+        if int(entry.get("repetitions", 1)) <= 1:  # no aggregates follow (a smoke run)
+            fig.counters = {k: entry[k] for k in COUNTER_KEYS if k in entry}
+
+
+def load_bursts(raw):
+    bursts = {}
+    for path in sorted(glob.glob(os.path.join(raw, "burst_*.json"))):
+        with open(path) as f:
+            text = f.read().strip()
+        if text:
+            data = json.loads(text)
+            data["trace"] = path[:-len(".json")] + ".dat"
+            bursts[data["subject"]] = data
+    return bursts
+
+
+# ----------------------------------------------------------------------------------------------
+# Machine and versions
+
+
+def read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def run(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
+def cpu_model():
+    for line in read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def memory_gib():
+    m = re.search(r"MemTotal:\s+(\d+) kB", read("/proc/meminfo"))
+    return f"{int(m.group(1)) / (1 << 20):.1f} GiB" if m else "unknown"
+
+
+def os_name():
+    m = re.search(r'PRETTY_NAME="([^"]+)"', read("/etc/os-release"))
+    return m.group(1) if m else platform.system()
+
+
+def package_version(name):
+    return run(["dpkg-query", "-W", "-f=${Version}", name]) if shutil.which("dpkg-query") else ""
+
+
+def git_revision(root):
+    rev = run(["git", "-C", root, "rev-parse", "--short", "HEAD"])
+    if rev and run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"]):
+        rev += " (with uncommitted changes)"
+    return rev or "unknown"
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatting
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "–"
+    if ns >= 10000:
+        return f"{ns:,.0f}"
+    if ns >= 100:
+        return f"{ns:.0f}"
+    return f"{ns:.1f}"
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}"
+
+
+def fmt_mib(b):
+    return "–" if b is None else f"{b / MIB:.1f}"
+
+
+def fmt_bytes(b):
+    if b is None:
+        return "–"
+    return f"{b / MIB:.2f} MiB" if b >= MIB else f"{b / 1024:.0f} KiB"
+
+
+def ordered(names, order):
+    known = [n for n in order if n in names]
+    return known + sorted(n for n in names if n not in order)
+
+
+def workload_keys(results):
+    """Returns the (workload, params) keys compared across subjects, in report order."""
+    def key(k):
+        w, params = k
+        threads = re.search(r"threads:(\d+)", params)
+        return (WORKLOADS.index(w) if w in WORKLOADS else len(WORKLOADS), w,
+                int(threads.group(1)) if threads else 0, params)
+    return sorted((k for k in results if k[0] not in SEPARATE), key=key)
+
+
+def label(k):
+    w, params = k
+    return w + (" " + params.replace("threads:", "×") if params else "")
+
+
+def ratio(figs, subject, reference=REFERENCE):
+    a, b = figs.get(subject), figs.get(reference)
+    if a is None or b is None or a.median is None or not b.median:
+        return None
+    return a.median / b.median
+
+
+def overlap(figs, a, b):
+    """Returns whether the min-max ranges of subjects a and b overlap: a difference between
+    their medians is then within the noise of this run."""
+    fa, fb = figs.get(a), figs.get(b)
+    if None in (fa, fb) or None in (fa.min, fa.max, fb.min, fb.max):
+        return False
+    return fa.min <= fb.max and fb.min <= fa.max
+
+
+def table(head, rows):
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+STREAM_NAME = re.compile(r"BM_(\w+?)_(std_ostringstream|bpool_ostream)/(\d+)$")
+
+
+def stream_pairs(others):
+    """Returns {(task, bytes): {"std_ostringstream": Figure, "bpool_ostream": Figure}} for the
+    benchmarks of bench_streams.cpp."""
+    pairs = {}
+    for name, fig in others.items():
+        m = STREAM_NAME.match(name)
+        if m:
+            pairs.setdefault((m.group(1), int(m.group(3))), {})[m.group(2)] = fig
+    return pairs
+
+
+def fmt_size(n):
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
