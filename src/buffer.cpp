@@ -79,8 +79,10 @@ std::error_code buffer::write(std::span<const std::byte> bytes) {
     }
     try {
         append(bytes);
-    } catch (const capacity_exceeded& e) {
-        return e.code();
+    } catch (const capacity_exceeded&) {
+        // Refused or timed out alike: the caller learns that the cap stopped the write;
+        // append's exception (code(), waited()) tells the two apart.
+        return errc::capacity_exceeded;
     } catch (const std::length_error&) {
         return errc::too_large;
     } catch (const std::bad_alloc&) {

@@ -12,6 +12,20 @@ namespace bpool {
 
 using detail::pool_core;
 
+namespace {
+
+// The allocation fast path (its budget is in thread_cache.hpp): a block from this thread's cache,
+// or nullptr, and the caller takes the slow path. It only spends credit the cache already holds,
+// so it suits every request mode, try_allocate's included.
+BPOOL_INLINE void* pop_cached(pool_core& core, std::size_t bytes, std::size_t alignment) noexcept {
+    if (BPOOL_LIKELY(bytes <= core.largest_size_ && alignment <= alignof(std::max_align_t)))
+        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
+            return tc->try_pop(core.flags_, detail::size_to_class(bytes));
+    return nullptr;
+}
+
+}  // namespace
+
 pool_resource::pool_resource() : pool_resource(pool_options{}) {}
 
 pool_resource::pool_resource(const pool_options& options, std::pmr::memory_resource* upstream) {
@@ -25,11 +39,7 @@ pool_resource::~pool_resource() {
 
 void* pool_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
     pool_core& core = *core_;
-    void* p = nullptr;
-    if (BPOOL_LIKELY(bytes <= core.largest_size_ && alignment <= alignof(std::max_align_t))) {
-        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
-            p = tc->try_pop(core.flags_, detail::size_to_class(bytes));
-    }
+    void* p = pop_cached(core, bytes, alignment);
     if (BPOOL_UNLIKELY(p == nullptr)) p = core.allocate(bytes, alignment, {});
     if constexpr (detail::track::checked) core.checked_allocated(p, bytes, alignment);
     return p;
@@ -52,7 +62,9 @@ bool pool_resource::do_is_equal(const std::pmr::memory_resource& other) const no
 
 void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
     try {
-        void* p = core_->allocate(bytes, alignment, {detail::request_mode::no_wait, {}});
+        void* p = pop_cached(*core_, bytes, alignment);
+        if (BPOOL_UNLIKELY(p == nullptr))
+            p = core_->allocate(bytes, alignment, {detail::request_mode::no_wait, {}});
         if constexpr (detail::track::checked)
             if (p != nullptr) core_->checked_allocated(p, bytes, alignment);
         return p;
@@ -63,7 +75,9 @@ void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noex
 
 void* pool_resource::allocate_for(std::size_t bytes, std::size_t alignment,
                                   std::chrono::nanoseconds timeout) {
-    void* p = core_->allocate(bytes, alignment, {detail::request_mode::timed, timeout});
+    void* p = pop_cached(*core_, bytes, alignment);
+    if (BPOOL_UNLIKELY(p == nullptr))
+        p = core_->allocate(bytes, alignment, {detail::request_mode::timed, timeout});
     if constexpr (detail::track::checked) core_->checked_allocated(p, bytes, alignment);
     return p;
 }

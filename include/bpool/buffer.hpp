@@ -91,8 +91,9 @@ class buffer {
 
     /// Effects: appends `bytes`, growing the buffer if needed; an empty span is a no-op.
     /// Returns: an empty code on success; otherwise the buffer is unchanged and the code is
-    /// `errc::capacity_exceeded` (refused at the cap without waiting), `errc::timed_out` (waited
-    /// at the cap until the deadline), `errc::too_large` (size() + bytes.size() > max_size()),
+    /// `errc::capacity_exceeded` (stopped by the cap: refused at once, or waited until the
+    /// deadline; `append` tells the two apart), `errc::too_large` (size() + bytes.size() >
+    /// max_size()),
     /// `errc::out_of_memory` (the upstream resource failed), or
     /// `std::errc::operation_not_permitted` (an empty buffer; a checked build aborts instead).
     /// Throws: only what a custom memory resource throws other than `std::bad_alloc` (the buffer

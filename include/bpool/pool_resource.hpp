@@ -20,9 +20,11 @@ class pool_core;
 /// an optional hard cap on live memory with a backoff-on-exhaustion policy.
 ///
 /// Requests above `largest_pooled_block`, or with an alignment no class honours, go straight to
-/// upstream (still counted against the capacity) and are never cached. Every block of a class is
-/// aligned to the largest power of two that divides its size (so power-of-two classes are aligned
-/// to their size), and always to at least `alignof(std::max_align_t)`.
+/// upstream (still counted against the capacity) and are never cached. Every block of a class up
+/// to 16 KiB is aligned to the largest power of two that divides its size (so power-of-two classes
+/// are aligned to their size); blocks of the larger classes to `alignof(std::max_align_t)` (so
+/// that upstream pads none of them; a larger alignment at those sizes is served directly). Every
+/// block is aligned to at least `alignof(std::max_align_t)`.
 ///
 /// Thread safety: every member may be called concurrently from any thread, except the destructor.
 /// A block may be deallocated by another thread than the one that allocated it. The destructor
