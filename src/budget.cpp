@@ -50,11 +50,6 @@ std::size_t budget::max_live_blocks() const noexcept {
     return from_limit(limit_blocks_.load(std::memory_order_relaxed));
 }
 
-std::size_t budget::sampled_live() const noexcept {
-    return static_cast<std::size_t>(
-        std::max<std::int64_t>(live_sampled_.load(std::memory_order_relaxed), 0));
-}
-
 std::size_t budget::peak_live() const noexcept {
     return static_cast<std::size_t>(
         std::max<std::int64_t>(live_peak_.load(std::memory_order_relaxed), 0));

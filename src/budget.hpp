@@ -90,8 +90,6 @@ class budget {
                 committed_blocks_.load(std::memory_order_relaxed)};
     }
     [[nodiscard]] std::size_t peak_live() const noexcept;
-    /// The sampled live total: live bytes as of the caches' last settling (lags them a little).
-    [[nodiscard]] std::size_t sampled_live() const noexcept;
 
     /// The lease size: the most extra credit a thread cache gets beyond its request.
     [[nodiscard]] std::int64_t lease_bytes() const noexcept {
