@@ -99,15 +99,21 @@ TEST(Budget, WaitersAreGrantedInArrivalOrder) {
         if (done) *done = true;
         ++granted_count;
     };
+    // (Pressure is up from the start, the budget being at its limit: count the queue instead.)
+    auto wait_for_waiters = [&](std::size_t n) {
+        for (;;) {
+            pool_stats s;
+            b.fill_stats(s);
+            if (s.waiters == n) return;
+            std::this_thread::yield();
+        }
+    };
     std::thread big(waiter, 800, &big_granted);  // first in line, large
-    while (flags.load() == 0)
-        std::this_thread::yield();  // it is queued: pressure is up
+    wait_for_waiters(1);
     std::vector<std::thread> small;
     for (int i = 0; i < 3; ++i)
         small.emplace_back(waiter, 10, nullptr);
-    while (b.committed().bytes != 1000 || granted_count.load() != 0)
-        std::this_thread::yield();
-    std::this_thread::sleep_for(20ms);  // let the small ones queue up behind the big one
+    wait_for_waiters(4);  // the small ones queue up behind the big one
     // Give back 790 bytes in small steps: each small request would have fitted long ago.
     for (int i = 0; i < 79; ++i)
         b.give({10, 0});
