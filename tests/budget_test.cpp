@@ -23,6 +23,14 @@ wait_policy waiting_for(std::chrono::nanoseconds d, exhaustion p = exhaustion::w
     return {p, steady::now() + d};
 }
 
+// Sets a byte limit and leases all of it at once: from then on every request must wait.
+void lease_everything(budget& b, std::int64_t bytes) {
+    b.set_limits(static_cast<std::size_t>(bytes), 0);
+    amount all{};
+    std::chrono::nanoseconds pause{};
+    ASSERT_TRUE(b.try_lease({bytes, 0}, &all, &pause));
+}
+
 TEST(Budget, LeasesNeverPassTheLimit) {
     std::atomic<std::uint32_t> flags{0};
     budget b(flags, pool_options{});
@@ -84,10 +92,7 @@ TEST(Budget, BlockLimitIsExactToo) {
 TEST(Budget, WaitersAreGrantedInArrivalOrder) {
     std::atomic<std::uint32_t> flags{0};
     budget b(flags, pool_options{});
-    b.set_limits(1000, 0);
-    amount all{};
-    std::chrono::nanoseconds pause{};
-    ASSERT_TRUE(b.try_lease({1000, 0}, &all, &pause));
+    ASSERT_NO_FATAL_FAILURE(lease_everything(b, 1000));
     no_reclaim r;
     std::atomic<int> granted_count{0};
     std::atomic<bool> big_granted{false};
@@ -142,10 +147,7 @@ TEST(Budget, BackoffGrowsAndResetsWhenUnderTheCap) {
                  .max_interval = 1600us,
                  .max_elapsed = 20ms};
     budget b(flags, o);
-    b.set_limits(100, 0);
-    amount all{};
-    std::chrono::nanoseconds pause{};
-    ASSERT_TRUE(b.try_lease({100, 0}, &all, &pause));
+    ASSERT_NO_FATAL_FAILURE(lease_everything(b, 100));
     no_reclaim r;
     std::chrono::nanoseconds waited{};
     EXPECT_EQ(b.acquire({1, 0}, 1, waiting_for(20ms), r, &waited), outcome::timed_out);
@@ -193,10 +195,7 @@ TEST(Budget, PacingGrowsSmoothlyAboveTheThreshold) {
 TEST(Budget, WaitHistogramCountsEveryWait) {
     std::atomic<std::uint32_t> flags{0};
     budget b(flags, pool_options{});
-    b.set_limits(10, 0);
-    amount all{};
-    std::chrono::nanoseconds pause{};
-    ASSERT_TRUE(b.try_lease({10, 0}, &all, &pause));
+    ASSERT_NO_FATAL_FAILURE(lease_everything(b, 10));
     no_reclaim r;
     for (int i = 0; i < 3; ++i) {
         std::chrono::nanoseconds waited{};
