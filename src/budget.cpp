@@ -34,7 +34,7 @@ double unit_random() noexcept {
 
 }  // namespace
 
-budget::budget(std::atomic<std::uint32_t>& flags, const pool_options& options) noexcept
+budget::budget(std::atomic<std::uint32_t>& flags, const pool_options& options)
     : flags_(flags),
       backoff_(options.backoff),
       delay_threshold_(options.delay_threshold),
@@ -83,24 +83,33 @@ void budget::commit(amount a) noexcept {
                             std::memory_order_relaxed);
 }
 
-bool budget::try_lease(amount need, amount* granted, std::chrono::nanoseconds* pause) noexcept {
+budget::lease_result budget::try_lease(amount need, bool extra, bool pace, amount* granted,
+                                       std::chrono::nanoseconds* pause) noexcept {
     std::lock_guard lock(mutex_);
-    if (head_ != nullptr || !fits(need)) return false;
+    if (head_ != nullptr || !fits(need)) return lease_result::refused;
     const amount after = committed() + need;
-    const amount room{limit_bytes_.load(std::memory_order_relaxed) - after.bytes,
-                      limit_blocks_.load(std::memory_order_relaxed) - after.blocks};
+    if (pace) {
+        *pause = pacing_pause(after.bytes);
+        if (pause->count() > 0) {
+            paced_.fetch_add(1, std::memory_order_relaxed);
+            return lease_result::pace_first;
+        }
+    }
     // The extra shrinks with the headroom (a quarter of it at most), so that near the cap leases
     // are small and a waiter rarely has to reclaim anything. Above the soft threshold there is no
     // extra: every request comes back here to be paced.
-    amount extra{std::min(lease_bytes_.load(std::memory_order_relaxed), room.bytes / 4),
-                 std::min(max_lease_blocks, room.blocks / 4)};
-    if (pacing_pause(after.bytes + extra.bytes).count() > 0) extra = {};
-    *granted = need + extra;
+    amount more{};
+    if (extra) {
+        const amount room{limit_bytes_.load(std::memory_order_relaxed) - after.bytes,
+                          limit_blocks_.load(std::memory_order_relaxed) - after.blocks};
+        more = {std::min(lease_bytes_.load(std::memory_order_relaxed), room.bytes / 4),
+                std::min(max_lease_blocks, room.blocks / 4)};
+        if (pacing_pause(after.bytes + more.bytes).count() > 0) more = {};
+    }
+    *granted = need + more;
     commit(*granted);
-    *pause = pacing_pause(committed_bytes_.load(std::memory_order_relaxed));
-    if (pause->count() > 0) paced_.fetch_add(1, std::memory_order_relaxed);
     update_flags();
-    return true;
+    return lease_result::leased;
 }
 
 void budget::give(amount a) noexcept {
@@ -200,11 +209,16 @@ void budget::record_wait(std::chrono::nanoseconds waited) noexcept {
 }
 
 void budget::report(stall_event::kind what, std::size_t requested,
-                    std::chrono::nanoseconds waited) {
+                    std::chrono::nanoseconds waited) noexcept {
     if (!on_stall_) return;
     const stall_event e{what, requested, waited,
                         live_reader_ != nullptr ? live_reader_(live_ctx_) : 0, capacity()};
-    on_stall_(e);
+    // The waiter is still queued when a stall is reported: an exception must not unwind through
+    // the queue. A logging callback that throws loses its report, nothing else.
+    try {
+        on_stall_(e);
+    } catch (...) {
+    }
 }
 
 outcome budget::acquire(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
@@ -249,22 +263,28 @@ outcome budget::acquire(amount need, std::size_t requested, const wait_policy& w
     const steady::time_point warn_at =
         stall_warning_.count() > 0 ? start + stall_warning_ : steady::time_point::max();
     bool warned = false;
-    while (!w.granted) {
-        // Credit may sit in thread caches that went idle before we arrived: take it back.
+    for (bool first = true; !w.granted; first = false) {
+        // Credit may sit in thread caches that went idle before we arrived: take it back. The
+        // first step quiesces every cache whatever it seems to hold, so that a free that was
+        // already on its fast path when the pressure flag went up is not missed; after it, every
+        // free sees the flag and hands its bytes over itself.
         lock.unlock();
-        r.reclaim();
+        r.reclaim(first);
         lock.lock();
         if (w.granted) break;
-        const steady::time_point now = steady::now();
-        if (now >= wp.deadline) break;
+        steady::time_point now = steady::now();
         if (!warned && now >= warn_at) {
+            // Before the deadline check: a request that waited past stall_warning is reported as
+            // stalled even if it is about to time out.
             warned = true;
             lock.unlock();
             report(stall_event::kind::stalled, requested,
                    std::chrono::duration_cast<std::chrono::nanoseconds>(now - start));
             lock.lock();
-            continue;
+            if (w.granted) break;
+            now = steady::now();
         }
+        if (now >= wp.deadline) break;
         const steady::time_point until = std::min(
             {now + next_step(), wp.deadline, warned ? steady::time_point::max() : warn_at});
         w.cv.wait_until(lock, until, [&] { return w.granted; });

@@ -13,8 +13,9 @@
 // back under the cap with nobody waiting.
 //
 // Thread safety: all members are thread-safe. One mutex guards the queue and the counters' writes;
-// reads for statistics are lock-free. The mutex is never held while calling out (reclaimer,
-// on_stall callback) or sleeping.
+// committed() and the limits are read lock-free, fill_stats takes the mutex briefly. The mutex is
+// never held while calling out (reclaimer, on_stall callback) or sleeping. An on_stall callback
+// that throws loses its report; the exception goes no further.
 #pragma once
 
 #include <atomic>
@@ -46,7 +47,8 @@ enum class outcome : unsigned char { granted, overcommitted, bypass, refused, ti
 class reclaimer {
   public:
     /// Gives all credit held by thread caches back to the budget. Called without budget locks.
-    virtual void reclaim() noexcept = 0;
+    /// With `force`, quiesces every cache even if none seems to hold credit (see acquire).
+    virtual void reclaim(bool force) noexcept = 0;
 
   protected:
     ~reclaimer() = default;
@@ -54,7 +56,8 @@ class reclaimer {
 
 class budget {
   public:
-    budget(std::atomic<std::uint32_t>& flags, const pool_options& options) noexcept;
+    /// Throws std::bad_alloc if copying `options.on_stall` does.
+    budget(std::atomic<std::uint32_t>& flags, const pool_options& options);
     budget(const budget&) = delete;
     budget& operator=(const budget&) = delete;
 
@@ -65,10 +68,19 @@ class budget {
     [[nodiscard]] std::size_t capacity() const noexcept;
     [[nodiscard]] std::size_t max_live_blocks() const noexcept;
 
-    /// Takes `need` plus an extra lease if it fits and nobody waits. On success stores the total
-    /// granted in `*granted` and, if the soft threshold is passed, the pause the caller must take
-    /// (outside any lock) in `*pause`. Returns false at the cap or when others wait.
-    bool try_lease(amount need, amount* granted, std::chrono::nanoseconds* pause) noexcept;
+    /// What try_lease did.
+    enum class lease_result : unsigned char {
+        leased,      ///< `*granted` is committed to the caller.
+        pace_first,  ///< Usage is above the soft threshold: sleep `*pause` (outside any
+                     ///< operation and lock), then ask again with `pace` false. Nothing committed.
+        refused,     ///< At the cap, or others wait: nothing committed.
+    };
+
+    /// Takes `need`, plus (if `extra`) an extra lease that shrinks with the headroom, if it fits
+    /// and nobody waits. With `pace`, a request above the soft threshold is told to pause first;
+    /// it commits nothing then, so that no credit sits unspent while its owner sleeps.
+    lease_result try_lease(amount need, bool extra, bool pace, amount* granted,
+                           std::chrono::nanoseconds* pause) noexcept;
 
     /// Gives `a` back and hands it to waiters that now fit.
     void give(amount a) noexcept;
@@ -81,9 +93,6 @@ class budget {
 
     /// Adds `delta` to the sampled live total and updates its peak.
     void publish(std::int64_t delta) noexcept;
-
-    /// Counts a bypassed request that did not go through acquire (a race with the queue).
-    void count_bypass() noexcept { bypasses_.fetch_add(1, std::memory_order_relaxed); }
 
     [[nodiscard]] amount committed() const noexcept {
         return {committed_bytes_.load(std::memory_order_relaxed),
@@ -127,7 +136,8 @@ class budget {
     /// The pause owed by a request that leaves `committed_bytes` committed (soft threshold).
     [[nodiscard]] std::chrono::nanoseconds pacing_pause(
         std::int64_t committed_bytes) const noexcept;
-    void report(stall_event::kind what, std::size_t requested, std::chrono::nanoseconds waited);
+    void report(stall_event::kind what, std::size_t requested,
+                std::chrono::nanoseconds waited) noexcept;
 
     std::atomic<std::uint32_t>& flags_;
     const backoff_options backoff_;

@@ -1,7 +1,7 @@
 // Layer 3: the central list of one size class, shared by all threads of a pool. Thread caches take
 // blocks from it and give blocks to it in batches (O(1) to give, O(batch) to take). Beneath it sit
-// the class's chunks: blocks beyond the list's limit go back to their chunks, and chunks whose
-// blocks are all back go back to upstream (for one-block chunks: at once, but for one spare).
+// the class's chunks: blocks beyond the list's limit (set by the pool: see put_central) go back to
+// their chunks, and chunks whose blocks are all back go back to upstream, but for one spare.
 //
 // Thread safety: every member takes the list's own mutex (lock order: after the pool's registry
 // and budget locks; no other lock is taken while it is held, upstream calls aside).

@@ -4,8 +4,9 @@
 // bump pointer), so a fresh chunk's memory is touched only as it is used. A chunk whose blocks are
 // all back is returned to upstream (one spare empty chunk per class is kept against thrashing).
 //
-// Classes whose chunk is a single block (blocks above 16 KiB) have no chunk objects at all: the
-// block is the upstream allocation. chunk_set is used for multi-block classes only.
+// Classes whose chunk is a single block (blocks above 16 KiB) use the same machinery with one block
+// per chunk: the block is the whole upstream allocation, and the chunk object records it so that
+// the class's blocks are indexed (and checked) like any other.
 //
 // Thread safety: none; each chunk_set is guarded by the lock of its central list.
 #pragma once

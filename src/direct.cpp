@@ -5,7 +5,7 @@
 namespace bpool::detail {
 
 void* direct_registry::allocate(upstream_source& up, std::size_t size, std::size_t align,
-                                bool bypass, bool* first_bypass) {
+                                bool bypass) {
     std::unique_lock lock(mutex_);
     blocks_.reserve_one();  // so that registering cannot fail once upstream gave memory
     lock.unlock();
@@ -20,7 +20,9 @@ void* direct_registry::allocate(upstream_source& up, std::size_t size, std::size
     }
     ++counts_.allocations;
     if (bypass) {
-        *first_bypass = counts_.bypass_blocks++ == 0;
+        // Raised before the block is handed out: a thread it is passed to sees the bit (acquire)
+        // and takes the slow path that tells it apart.
+        if (counts_.bypass_blocks++ == 0) flags_.fetch_or(bypass_bit_, std::memory_order_seq_cst);
         counts_.bypass_bytes += size;
     } else {
         ++counts_.large_blocks;
@@ -29,13 +31,13 @@ void* direct_registry::allocate(upstream_source& up, std::size_t size, std::size
     return p;
 }
 
-bool direct_registry::remove(const void* p, direct_block* out, bool* last_bypass) noexcept {
+bool direct_registry::remove(const void* p, direct_block* out) noexcept {
     std::lock_guard lock(mutex_);
     if (!blocks_.erase(p, out)) return false;
     ++counts_.deallocations;
     if (out->bypass) {
         counts_.bypass_bytes -= out->size;
-        *last_bypass = --counts_.bypass_blocks == 0;
+        if (--counts_.bypass_blocks == 0) flags_.fetch_and(~bypass_bit_, std::memory_order_release);
     } else {
         counts_.large_bytes -= out->size;
         --counts_.large_blocks;

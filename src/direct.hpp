@@ -32,15 +32,21 @@ struct direct_counts {
 
 class direct_registry {
   public:
+    /// A registry that keeps `bypass_bit` of `flags` raised exactly while a bypass block is live.
+    /// The bit is changed under the registry's mutex, so that a free of the last bypass block and
+    /// the allocation of a new one cannot leave it cleared while a bypass block is live.
+    direct_registry(std::atomic<std::uint32_t>& flags, std::uint32_t bypass_bit) noexcept
+        : flags_(flags), bypass_bit_(bypass_bit) {}
+    direct_registry(const direct_registry&) = delete;
+    direct_registry& operator=(const direct_registry&) = delete;
+
     /// Allocates `size` bytes aligned to `align` from upstream and registers them. Returns the
-    /// block; `*first_bypass` is set when this is the first live bypass block (the caller raises
-    /// the pool's flag). Throws what upstream throws, or std::bad_alloc; nothing is kept then.
-    void* allocate(upstream_source& up, std::size_t size, std::size_t align, bool bypass,
-                   bool* first_bypass);
+    /// block. Throws what upstream throws, or std::bad_alloc; nothing is kept then.
+    void* allocate(upstream_source& up, std::size_t size, std::size_t align, bool bypass);
 
     /// Unregisters `p`; stores what it was in `*out`. Returns false if `p` is not registered.
-    /// `*last_bypass` is set when no bypass block is live any more. Does not free the memory.
-    bool remove(const void* p, direct_block* out, bool* last_bypass) noexcept;
+    /// Does not free the memory.
+    bool remove(const void* p, direct_block* out) noexcept;
 
     /// Returns whether `p` is a registered block (checked-build diagnostics).
     [[nodiscard]] bool contains(const void* p) const noexcept;
@@ -51,6 +57,8 @@ class direct_registry {
     [[nodiscard]] direct_counts counts() const noexcept;
 
   private:
+    std::atomic<std::uint32_t>& flags_;
+    const std::uint32_t bypass_bit_;
     mutable std::mutex mutex_;
     mutable ptr_map<direct_block> blocks_;
     direct_counts counts_;

@@ -99,7 +99,6 @@ void pool_core::release_ref() noexcept {
 void pool_core::shutdown() noexcept {
     {
         std::lock_guard lock(registry_mutex_);
-        alive_ = false;
         // Unlist every cache. Their owners still hold references and free them later; their bins
         // point into chunks that are about to go and are never read again (see the protocol).
         for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
@@ -137,9 +136,9 @@ thread_cache* pool_core::cache_for_thread() noexcept {
     auto* tc = new (std::nothrow) thread_cache(this);
     if (tc == nullptr) return nullptr;
     refs_.fetch_add(1, std::memory_order_relaxed);
-    refresh_limits(tc);
     {
-        std::lock_guard lock(registry_mutex_);
+        std::lock_guard lock(registry_mutex_);  // set_limits changes the lease under this lock
+        refresh_limits(tc);
         tc->next_ = caches_;
         if (caches_) caches_->prev_ = tc;
         caches_ = tc;
@@ -152,8 +151,10 @@ thread_cache* pool_core::cache_for_thread() noexcept {
 
 void pool_core::refresh_limits(thread_cache* tc) const noexcept {
     // A lease leaves a cache with up to its request plus one lease of credit; frees may add as
-    // much again before the surplus goes back, leaving one lease. So the fast path meets neither
-    // limit in a balanced alloc/free churn, and returns credit once per lease in a one-way flow.
+    // much again before the surplus goes back, leaving one lease. So in a balanced alloc/free
+    // churn of blocks smaller than a lease the fast path meets neither limit, and in a one-way
+    // flow it returns credit once per lease. (Under a small capacity the lease is small too, 4 KiB
+    // at least: frees of blocks above two leases then always take the slow path.)
     tc->hold_limit_ = 3 * budget_.lease_bytes();
 }
 
@@ -184,7 +185,7 @@ void pool_core::detach(thread_cache* tc) noexcept {
             for (unsigned c = 0; c <= largest_class_; ++c) {
                 bin& b = tc->bin_of(c);
                 if (b.head) put_central(c, tc->drain(c));
-                retired_allocs_[c].fetch_add(b.allocations());
+                retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
                 retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
             }
             credit = return_credit(tc, {});
@@ -201,11 +202,11 @@ void pool_core::detach(thread_cache* tc) noexcept {
     release_ref();
 }
 
-void pool_core::reclaim() noexcept {
+void pool_core::reclaim(bool force) noexcept {
     amount total{};
     {
         std::lock_guard lock(registry_mutex_);
-        bool stranded = false;
+        bool stranded = force;
         for (thread_cache* tc = caches_; tc != nullptr && !stranded; tc = tc->next_) {
             const amount a = tc->credit();
             stranded = a.bytes > 0 || a.blocks > 0;
@@ -213,7 +214,7 @@ void pool_core::reclaim() noexcept {
         if (!stranded) return;
         quiesce_locked([&](thread_cache& tc) { total = total + return_credit(&tc, {}); });
     }
-    budget_.give(total);
+    if (!total.zero()) budget_.give(total);
 }
 
 // Takes the cache's credit above `keep` out of it (the caller gives it to the budget).
@@ -262,37 +263,52 @@ void* pool_core::allocate(std::size_t bytes, std::size_t alignment, request_mode
         if (mode.what == request_mode::no_wait) return nullptr;
         throw std::invalid_argument("bpool: alignment is not a power of two");
     }
-    const unsigned c =
-        bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    const unsigned c = class_of(bytes, alignment);
     if (c == no_class) return allocate_direct(bytes, alignment, mode);
     if (thread_cache* tc = cache_for_thread()) return allocate_cached(tc, c, bytes, mode);
     return allocate_uncached(c, bytes, mode);
 }
 
-// Makes sure the cache holds credit for `need`. Returns true if it does (possibly after a wait);
-// false with the outcome otherwise. Called inside an operation; may leave and re-enter it.
+bool pool_core::paces(request_mode mode) const noexcept {
+    // The soft threshold slows every request down, except those that promise not to be slowed:
+    // try_allocate, and requests in an exhaustion_scope that asks to fail or bypass.
+    if (mode.what == request_mode::no_wait) return false;
+    exhaustion policy = exhaustion::wait;
+    if (mode.what != request_mode::timed && scope_policy(&policy))
+        return policy == exhaustion::wait || policy == exhaustion::overcommit;
+    return true;
+}
+
+// Makes sure the cache holds credit for `need`. Returns true if it does (possibly after a pause or
+// a wait), inside the operation, so that the caller spends it before a quiescer could take it
+// back; false with the outcome otherwise. Called inside an operation; may leave and re-enter it,
+// but never while holding credit it has just been granted.
 bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode mode,
                             outcome* result, std::chrono::nanoseconds* waited) {
-    const std::uint32_t f = flags_.load(std::memory_order_acquire);
-    const amount have = tc->credit();
-    if ((f & (flag_pressure | flag_pacing)) == 0 && have.bytes >= need.bytes &&
-        have.blocks >= need.blocks)
-        return true;
-    if ((f & flag_pressure) == 0) {
+    bool pace = paces(mode);
+    for (;;) {
+        const std::uint32_t f = flags_.load(std::memory_order_acquire);
+        if ((f & flag_pressure) != 0) break;
+        const amount have = tc->credit();
+        if ((!pace || (f & flag_pacing) == 0) && have.bytes >= need.bytes &&
+            have.blocks >= need.blocks)
+            return true;
         amount granted{};
         std::chrono::nanoseconds pause{0};
-        if (budget_.try_lease(need, &granted, &pause)) {
-            tc->set_credit(tc->credit() + granted);
+        const budget::lease_result r = budget_.try_lease(need, true, pace, &granted, &pause);
+        if (r == budget::lease_result::refused) break;
+        if (r == budget::lease_result::leased) {
+            tc->set_credit(have + granted);
             tc->leased_ = tc->leased_ + granted;
             refresh_limits(tc);
             settle(tc);
-            if (pause.count() > 0) {
-                tc->leave();
-                std::this_thread::sleep_for(pause);
-                enter(tc);
-            }
             return true;
         }
+        // Above the soft threshold: pause once, holding no new credit, then lease for real.
+        tc->leave();
+        std::this_thread::sleep_for(pause);
+        enter(tc);
+        pace = false;
     }
     // At the cap, or others wait: hand our own credit to the queue first (the oldest waiter may
     // need it), then wait our turn for exactly what this request needs.
@@ -306,6 +322,13 @@ bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, re
     tc->leased_ = tc->leased_ + need;
     settle(tc);
     return true;
+}
+
+amount pool_core::excess_credit(thread_cache* tc) noexcept {
+    if ((flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0)
+        return return_credit(tc, {});
+    if (tc->credit().bytes > tc->hold_limit_) return return_credit(tc, budget_.lease());
+    return {};
 }
 
 void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes,
@@ -324,7 +347,10 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
         try {
             tc->fill(c, central_[c].take(k, k.batch, upstream_, totals_));
         } catch (...) {
-            tc->leave();  // the credit stays with the cache; nothing else changed
+            // The credit stays with the cache unless others need it now; nothing else changed.
+            const amount back = excess_credit(tc);
+            tc->leave();
+            if (!back.zero()) budget_.give(back);
             if (mode.what == request_mode::no_wait) return nullptr;
             throw;
         }
@@ -338,12 +364,14 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
 
 outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode mode,
                                  std::chrono::nanoseconds* waited) {
-    amount granted{};
-    std::chrono::nanoseconds pause{0};
-    if (budget_.try_lease(need, &granted, &pause)) {
-        if (!(granted - need).zero()) budget_.give(granted - need);  // no cache to keep a lease
-        if (pause.count() > 0) std::this_thread::sleep_for(pause);
-        return outcome::granted;
+    // No cache to keep an extra lease in: exactly `need`, paced first above the soft threshold.
+    for (bool pace = paces(mode);; pace = false) {
+        amount granted{};
+        std::chrono::nanoseconds pause{0};
+        const budget::lease_result r = budget_.try_lease(need, false, pace, &granted, &pause);
+        if (r == budget::lease_result::leased) return outcome::granted;
+        if (r == budget::lease_result::refused) break;
+        std::this_thread::sleep_for(pause);
     }
     return budget_.acquire(need, bytes, policy_for(mode), *this, waited);
 }
@@ -397,8 +425,7 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
         throw_refused(o, bytes, waited);
     }
     try {
-        bool first_bypass = false;
-        void* p = direct_.allocate(upstream_, size, alignment, false, &first_bypass);
+        void* p = direct_.allocate(upstream_, size, alignment, false);
         if (tc == nullptr) {
             budget_.publish(need.bytes);
         } else {
@@ -411,9 +438,11 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
         if (tc == nullptr) {
             budget_.give(need);
         } else {
-            enter(tc);  // the credit goes back to the cache it came from
+            enter(tc);  // the credit goes back to the cache it came from, or to whoever needs it
             tc->set_credit(tc->credit() + need);
+            const amount back = excess_credit(tc);
             tc->leave();
+            if (!back.zero()) budget_.give(back);
         }
         if (mode.what == request_mode::no_wait) return nullptr;
         throw;
@@ -421,10 +450,7 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
 }
 
 void* pool_core::allocate_bypass(std::size_t size, std::size_t alignment) {
-    bool first = false;
-    void* p = direct_.allocate(upstream_, size, alignment, true, &first);
-    if (first) flags_.fetch_or(flag_bypass, std::memory_order_seq_cst);
-    return p;
+    return direct_.allocate(upstream_, size, alignment, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -432,8 +458,7 @@ void* pool_core::allocate_bypass(std::size_t size, std::size_t alignment) {
 // ---------------------------------------------------------------------------------------------
 
 void pool_core::deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept {
-    const unsigned c =
-        bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    const unsigned c = class_of(bytes, alignment);
     if (c == no_class) {
         BPOOL_CHECK(deallocate_direct(p),
                     "deallocate: pointer not allocated by this pool (or freed twice), or the "
@@ -450,12 +475,9 @@ void pool_core::deallocate(void* p, std::size_t bytes, std::size_t alignment) no
 
 bool pool_core::deallocate_direct(void* p) noexcept {
     direct_block b;
-    bool last_bypass = false;
-    if (!direct_.remove(p, &b, &last_bypass)) return false;
+    if (!direct_.remove(p, &b)) return false;
     upstream_.deallocate(p, b.size, b.align);
-    if (b.bypass) {
-        if (last_bypass) flags_.fetch_and(~std::uint32_t{flag_bypass}, std::memory_order_release);
-    } else {
+    if (!b.bypass) {
         budget_.publish(-static_cast<std::int64_t>(b.size));
         budget_.give({static_cast<std::int64_t>(b.size), 1});
     }
@@ -490,14 +512,13 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
         one.push(p);
         put_central(c, one);
         bump(b.frees, std::uint64_t{1});
-        bump(b.moved, std::uint64_t(-1));  // counted as freed into the bin and moved out
         tc->set_credit(tc->credit() + amount_of(k));
         give_back = return_credit(tc, {});
     } else {
         if (b.count.load(std::memory_order_relaxed) >= b.limit) flush(tc, c, k.batch);
         tc->push_freed(c, p);
         tc->set_credit(tc->credit() + amount_of(k));
-        if (tc->credit().bytes > tc->hold_limit_) give_back = return_credit(tc, budget_.lease());
+        give_back = excess_credit(tc);
     }
     tc->leave();
     if (!give_back.zero()) budget_.give(give_back);
@@ -554,8 +575,7 @@ void pool_core::checked_deallocating(void* p, std::size_t bytes, std::size_t ali
 
 std::size_t pool_core::block_size(std::size_t bytes, std::size_t alignment) const noexcept {
     if (!is_power_of_two(alignment)) return 0;
-    const unsigned c =
-        bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    const unsigned c = class_of(bytes, alignment);
     return c == no_class ? direct_size(bytes) : classes[c].size;
 }
 
@@ -566,26 +586,35 @@ pool_options pool_core::options() const {
     return o;
 }
 
-std::size_t pool_core::live_bytes() const noexcept {
-    std::int64_t live =
-        budget_.committed().bytes + static_cast<std::int64_t>(direct_.counts().bypass_bytes);
+amount pool_core::live() const noexcept {
+    // Committed first, then the caches' credit: credit leased in between is subtracted without
+    // having been counted, so the result may be low for a moment, never above what is committed
+    // (and so never above the capacity under `wait` and `fail`).
+    const amount committed = budget_.committed();
+    const direct_counts d = direct_.counts();
+    amount live = committed + amount{static_cast<std::int64_t>(d.bypass_bytes),
+                                     static_cast<std::int64_t>(d.bypass_blocks)};
     std::lock_guard lock(registry_mutex_);
     for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
-        live -= tc->credit().bytes;
-    return live > 0 ? static_cast<std::size_t>(live) : 0;
+        live = live - tc->credit();
+    return {std::max<std::int64_t>(live.bytes, 0), std::max<std::int64_t>(live.blocks, 0)};
+}
+
+std::size_t pool_core::live_bytes() const noexcept {
+    return static_cast<std::size_t>(live().bytes);
 }
 
 std::size_t pool_core::live_blocks() const noexcept {
-    std::int64_t live =
-        budget_.committed().blocks + static_cast<std::int64_t>(direct_.counts().bypass_blocks);
-    std::lock_guard lock(registry_mutex_);
-    for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
-        live -= tc->credit().blocks;
-    return live > 0 ? static_cast<std::size_t>(live) : 0;
+    return static_cast<std::size_t>(live().blocks);
 }
 
 pool_stats pool_core::stats() const {
     pool_stats s;
+    // The totals come from the budget (bounded by the capacity even while other threads run);
+    // the per-class figures from the caches' counters, which are each a little stale.
+    const amount live_now = live();
+    s.live_bytes = static_cast<std::size_t>(live_now.bytes);
+    s.live_blocks = static_cast<std::size_t>(live_now.blocks);
     s.classes.resize(largest_class_ + 1);
     std::size_t thread_cached = 0;
     {
@@ -597,7 +626,7 @@ pool_stats pool_core::stats() const {
         for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_) {
             for (unsigned c = 0; c <= largest_class_; ++c) {
                 const bin& b = tc->bin_of(c);
-                s.classes[c].allocations += b.allocations();
+                s.classes[c].allocations += b.allocs.load(std::memory_order_relaxed);
                 s.classes[c].deallocations += b.frees.load(std::memory_order_relaxed);
             }
             thread_cached += tc->cached_bytes();
@@ -613,14 +642,10 @@ pool_stats pool_core::stats() const {
                             : 0;
         s.allocations += k.allocations;
         s.deallocations += k.deallocations;
-        s.live_blocks += k.live_blocks;
-        s.live_bytes += k.live_blocks * k.block_size;
     }
     const direct_counts d = direct_.counts();
     s.allocations += d.allocations;
     s.deallocations += d.deallocations;
-    s.live_blocks += d.large_blocks + d.bypass_blocks;
-    s.live_bytes += d.large_bytes + d.bypass_bytes;
     s.large_live_bytes = d.large_bytes;
     s.bypass_live_bytes = d.bypass_bytes;
     s.bypass_live_blocks = d.bypass_blocks;

@@ -81,7 +81,7 @@ class pool_core final : public reclaimer {
     /// alive, unlists and frees it, and drops its reference to this core.
     void detach(thread_cache* tc) noexcept;
 
-    void reclaim() noexcept override;
+    void reclaim(bool force) noexcept override;
 
   private:
     pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
@@ -95,6 +95,14 @@ class pool_core final : public reclaimer {
     void quiesce_locked(F&& f) noexcept;
 
     [[nodiscard]] wait_policy policy_for(request_mode mode) const noexcept;
+    /// Whether requests of `mode` are delayed above the soft threshold (wait, overcommit).
+    [[nodiscard]] bool paces(request_mode mode) const noexcept;
+    /// The class of a pooled request, or no_class if upstream serves it directly.
+    [[nodiscard]] unsigned class_of(std::size_t bytes, std::size_t alignment) const noexcept {
+        return bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
+    }
+    /// Live bytes and blocks: committed minus the caches' unspent credit, plus bypass blocks.
+    [[nodiscard]] amount live() const noexcept;
     [[noreturn]] void throw_refused(outcome o, std::size_t bytes,
                                     std::chrono::nanoseconds waited) const;
 
@@ -113,6 +121,10 @@ class pool_core final : public reclaimer {
     void flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept;
     std::size_t put_central(unsigned c, block_list blocks) noexcept;
     amount return_credit(thread_cache* tc, amount keep) noexcept;
+    /// Takes out the credit the cache must hand back after an operation (the caller gives it to
+    /// the budget): all of it while requests wait or usage is above the soft threshold, else what
+    /// exceeds its hold limit, keeping one lease.
+    amount excess_credit(thread_cache* tc) noexcept;
     void settle(thread_cache* tc) noexcept;
     void refresh_limits(thread_cache* tc) const noexcept;
 
@@ -123,13 +135,12 @@ class pool_core final : public reclaimer {
     budget budget_;
     central_totals totals_;
     central_list central_[class_count];
-    direct_registry direct_;
+    direct_registry direct_{flags_, flag_bypass};
     checked_registry checked_;
 
     // Registry of thread caches.
     mutable std::mutex registry_mutex_;
     thread_cache* caches_ = nullptr;
-    bool alive_ = true;
     // Counters of caches that are gone and of uncached operations.
     std::atomic<std::uint64_t> retired_allocs_[class_count]{};
     std::atomic<std::uint64_t> retired_frees_[class_count]{};

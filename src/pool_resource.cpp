@@ -18,7 +18,7 @@ namespace {
 // or nullptr, and the caller takes the slow path. It only spends credit the cache already holds,
 // so it suits every request mode, try_allocate's included.
 BPOOL_INLINE void* pop_cached(pool_core& core, std::size_t bytes, std::size_t alignment) noexcept {
-    if (BPOOL_LIKELY(bytes <= core.largest_size_ && alignment <= alignof(std::max_align_t)))
+    if (BPOOL_LIKELY(bytes <= core.largest_size_ && detail::is_fast_alignment(alignment)))
         if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
             return tc->try_pop(core.flags_, detail::size_to_class(bytes));
     return nullptr;
@@ -49,7 +49,7 @@ void pool_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignm
     if (BPOOL_UNLIKELY(p == nullptr)) return;
     pool_core& core = *core_;
     if constexpr (detail::track::checked) core.checked_deallocating(p, bytes, alignment);
-    if (BPOOL_LIKELY(bytes <= core.largest_size_ && alignment <= alignof(std::max_align_t))) {
+    if (BPOOL_LIKELY(bytes <= core.largest_size_ && detail::is_fast_alignment(alignment))) {
         if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
             if (tc->try_push(core.flags_, detail::size_to_class(bytes), p)) return;
     }

@@ -33,6 +33,13 @@ constexpr bool is_power_of_two(std::size_t v) noexcept {
     return v != 0 && (v & (v - 1)) == 0;
 }
 
+/// Returns whether the fast paths may serve `alignment`: a power of two no larger than
+/// `alignof(std::max_align_t)`, which every block honours. (0 and other values that are not
+/// powers of two fail here and reach the slow path, which rejects them.)
+constexpr bool is_fast_alignment(std::size_t alignment) noexcept {
+    return alignment - 1 < alignof(std::max_align_t) && (alignment & (alignment - 1)) == 0;
+}
+
 /// Returns the class of a request of `bytes` (0 counts as 1). Precondition: bytes <= 1 MiB.
 /// Branch-free: both candidate classes are computed and one is selected with a mask, so that a
 /// mix of sizes around 128 B costs no mispredictions.

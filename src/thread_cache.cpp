@@ -34,6 +34,7 @@ void* thread_cache::pop(unsigned c) noexcept {
     bin& b = bins_[c];
     void* p = b.head;
     b.head = track::read_link(p);
+    bump(b.allocs, std::uint64_t{1});
     bump(b.count, std::uint32_t(-1), std::memory_order_release);
     return p;
 }
@@ -57,7 +58,6 @@ block_list thread_cache::take_front(unsigned c, std::uint32_t n) noexcept {
     out.tail = last;
     b.head = track::read_link(last);
     track::write_link(last, nullptr);
-    bump(b.moved, std::uint64_t{0} - n);
     b.count.store(have - n, std::memory_order_release);
     return out;
 }
@@ -67,7 +67,6 @@ void thread_cache::fill(unsigned c, block_list blocks) noexcept {
     bin& b = bins_[c];
     track::write_link(blocks.tail, b.head);
     b.head = blocks.head;
-    bump(b.moved, std::uint64_t{blocks.count});
     bump(b.count, blocks.count, std::memory_order_release);
 }
 

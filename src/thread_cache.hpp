@@ -34,16 +34,20 @@
 // (`flag_pacing`) every allocation and deallocation takes the slow path: frees return their bytes
 // and the cache's whole credit to the budget at once, and their blocks to the central list, so a
 // waiter on another thread can use them immediately, even if the freeing thread then idles
-// forever. Credit stranded earlier in idle threads is reclaimed by quiescing.
+// forever. Credit stranded earlier in idle threads is reclaimed by quiescing; a waiter's first
+// step always quiesces, so that a free already on its fast path when the flag went up (and so
+// keeping its credit) is caught too. Credit is spent in the operation that leased it: a request
+// paced above the soft threshold sleeps before it leases, never holding credit while it sleeps.
 //
-// Thread exit. A thread_local hook walks the thread's slots: for each cache whose pool is alive
-// (checked under the pool's registry lock) the bins go to the central lists, the credit back to the
+// Thread exit. A thread_local hook walks the thread's slots: for each cache still listed in its
+// pool's registry (checked under the registry lock; the destructor unlists every cache of a pool
+// before it frees the pool's memory) the bins go to the central lists, the credit back to the
 // budget, the counters into the pool's retired totals, and the cache leaves the registry. Then the
 // cache is freed and its reference to the pool's core dropped. Operations after the hook ran (from
 // other thread_local destructors) use no cache: they go to the central lists directly.
 //
-// Pool destruction. The destructor (no operation on this pool may run concurrently) marks the core
-// dead under the registry lock and unlists every cache, then returns all chunks to upstream. Caches
+// Pool destruction. The destructor (no operation on this pool may run concurrently) unlists every
+// cache under the registry lock, then returns all chunks to upstream. Caches
 // of other threads keep only their reference to the core (which stays allocated, without memory
 // from upstream, until the last reference goes); their bins now dangle and are never read. A stale
 // cache is recognized by its TLS slot's generation, which no longer matches any live pool, and is
@@ -89,22 +93,15 @@ struct amount {
 };
 
 /// One size class in a thread cache. The free list is owner-only; the counters are atomics only
-/// so that stats() may read them from another thread (the owner uses plain load + store).
-/// Allocations are not counted on the fast path: allocs = moved + frees - count, where `moved` is
-/// the net number of blocks the bin received from the central list (refills minus flushes). The
-/// owner stores `count` last (release) and readers load it first (acquire).
+/// so that stats() may read them from another thread (the owner uses plain load + store). Both
+/// operation counters only grow, so a reader that loads them at slightly different moments never
+/// sees a negative number of live blocks from one bin, only a slightly stale one.
 struct bin {
     void* head = nullptr;
     std::atomic<std::uint32_t> count{0};
     std::uint32_t limit = 0;
+    std::atomic<std::uint64_t> allocs{0};
     std::atomic<std::uint64_t> frees{0};
-    std::atomic<std::uint64_t> moved{0};
-
-    /// Blocks allocated from this bin so far (a reader's snapshot).
-    [[nodiscard]] std::uint64_t allocations() const noexcept {
-        const std::uint32_t n = count.load(std::memory_order_acquire);
-        return moved.load(std::memory_order_relaxed) + frees.load(std::memory_order_relaxed) - n;
-    }
 };
 static_assert(sizeof(bin) == 32);
 
@@ -135,6 +132,7 @@ class alignas(64) thread_cache {
         b.head = track::read_link(p);
         bytes_credit_.store(credit, std::memory_order_relaxed);
         blocks_credit_.store(blocks, std::memory_order_relaxed);
+        bump(b.allocs, std::uint64_t{1});
         bump(b.count, std::uint32_t(-1), std::memory_order_release);
         leave();
         track::block_live(p, static_cast<std::size_t>(size));

@@ -8,6 +8,7 @@
 #include <latch>
 #include <mutex>
 #include <random>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -73,18 +74,29 @@ TEST(Capacity, FailThrowsAtOnceAndTheCapIsExact) {
     EXPECT_EQ(pool.live_bytes(), 0u);
 }
 
-TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
-    constexpr std::size_t cap = 256 << 10;
-    pool_resource pool(capped(cap, exhaustion::wait, 1ms));
+// Eight threads fight over a small cap while a ninth reads stats() all along; returns the final
+// stats. The cap must hold for what the workers see, for the pool's own peak, and for every
+// snapshot taken while they run.
+pool_stats hammer(const pool_options& o) {
+    const std::size_t cap = o.capacity;
+    pool_resource pool(o);
     // Ballast leaves 48 KiB to fight over: each worker's demand (up to 12 blocks of up to
     // 9 KiB) exceeds it even when the scheduler runs them one after another, so waits are certain.
     constexpr std::size_t ballast_block = 4096, headroom = 48 << 10;
     std::vector<void*> ballast;
     for (std::size_t held = 0; held + headroom < cap; held += ballast_block)
         ballast.push_back(pool.allocate(ballast_block));
-    std::atomic<std::size_t> live{ballast.size() * ballast_block}, high{0};
-    std::atomic<std::uint64_t> timeouts{0};
-    std::latch start(8);
+    std::atomic<std::size_t> live{ballast.size() * ballast_block}, high{0}, snapshot_high{0};
+    std::atomic<bool> done{false};
+    std::latch start(9);
+    std::thread monitor([&] {
+        start.arrive_and_wait();
+        while (!done.load()) {
+            const pool_stats s = pool.stats();
+            snapshot_high = std::max(
+                {snapshot_high.load(), s.live_bytes, s.peak_live_bytes, pool.live_bytes()});
+        }
+    });
     std::vector<std::thread> workers;
     for (int t = 0; t < 8; ++t) {
         workers.emplace_back([&, t] {
@@ -103,7 +115,7 @@ TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
                         }
                         mine.emplace_back(p, n);
                     } catch (const capacity_exceeded&) {
-                        ++timeouts;  // everyone holds and waits: let go of everything
+                        // everyone holds and waits: let go of everything
                         for (auto [p, m] : mine) {
                             live -= pool.block_size(m);
                             pool.deallocate(p, m);
@@ -126,14 +138,32 @@ TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
     }
     for (auto& w : workers)
         w.join();
+    done = true;
+    monitor.join();
     free_all(pool, ballast, ballast_block);
     const pool_stats s = pool.stats();
     EXPECT_LE(high.load(), cap);
     EXPECT_LE(s.peak_live_bytes, cap);
+    EXPECT_LE(snapshot_high.load(), cap) << "a snapshot taken while threads ran passed the cap";
     EXPECT_GT(s.waits, 0u) << "the cap was really reached";
     EXPECT_EQ(s.live_bytes, 0u);
     EXPECT_EQ(pool.live_bytes(), 0u);
     EXPECT_EQ(s.overcommits, 0u);
+    return s;
+}
+
+TEST(Capacity, ExactUnderManyThreadsHammeringASmallCap) {
+    hammer(capped(256 << 10, exhaustion::wait, 1ms));
+}
+
+TEST(Capacity, ExactUnderManyThreadsWithPacingAboveASoftThreshold) {
+    // Paced requests sleep between their turn and their allocation, while waiters reclaim credit
+    // from every cache: the pause must never leave credit that can be taken from under it.
+    pool_options o = capped(256 << 10, exhaustion::wait, 1ms);
+    o.delay_threshold = 0.5;
+    o.backoff.max_interval = 200us;
+    const pool_stats s = hammer(o);
+    EXPECT_GT(s.paced, 0u);
 }
 
 TEST(Capacity, WaitWakesEarlyWhenAnotherThreadFrees) {
@@ -435,6 +465,98 @@ TEST(Capacity, StallWarningAndTimeoutAreReported) {
     EXPECT_EQ(events[1].what, stall_event::kind::timed_out);
     EXPECT_GE(events[1].waited, 150ms);
     free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, AThrowingStallCallbackLeavesThePoolConsistent) {
+    pool_options o = capped(8 << 10, exhaustion::wait, 100ms);
+    o.stall_warning = 1ms;
+    std::atomic<int> calls{0};
+    o.on_stall = [&](const stall_event&) {
+        ++calls;
+        throw std::runtime_error("logger failed");
+    };
+    pool_resource pool(o);
+    std::vector<void*> blocks = fill(pool, 512);
+    EXPECT_THROW((void)pool.allocate(512), capacity_exceeded) << "the request still times out";
+    EXPECT_EQ(calls.load(), 2) << "stalled, then timed out";
+    EXPECT_EQ(pool.stats().waiters, 0u);
+    // The queue is intact: a new waiter is served by the next release.
+    std::thread releaser([&] {
+        while (pool.stats().waiters == 0)
+            std::this_thread::yield();
+        pool.deallocate(blocks.back(), 512);
+    });
+    void* p = pool.allocate_for(512, alignof(std::max_align_t), 20s);
+    releaser.join();
+    blocks.back() = p;
+    free_all(pool, blocks, 512);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
+TEST(Capacity, NoPacingForRequestsThatPromiseNotToWait) {
+    // Above the soft threshold a paced request would sleep for seconds here.
+    pool_options o = capped(64 << 10, exhaustion::wait, 10s);
+    o.delay_threshold = 0.25;
+    o.backoff.max_interval = 10s;
+    pool_resource pool(o);
+    std::vector<void*> blocks;
+    {
+        exhaustion_scope fail_fast(exhaustion::fail);
+        const auto start = clock_type::now();
+        for (int i = 0; i < 48; ++i)
+            blocks.push_back(pool.allocate(1024));  // up to 48 KiB: far above the threshold
+        EXPECT_LT(clock_type::now() - start, 5s) << "a fail scope is not paced";
+    }
+    const auto start = clock_type::now();
+    for (int i = 0; i < 8; ++i) {
+        void* p = pool.try_allocate(1024);
+        ASSERT_NE(p, nullptr);
+        blocks.push_back(p);
+    }
+    EXPECT_LT(clock_type::now() - start, 5s) << "try_allocate is not paced";
+    EXPECT_EQ(pool.stats().paced, 0u);
+    free_all(pool, blocks, 1024);
+}
+
+TEST(Capacity, BypassBlocksAreToldApartUnderConcurrentFrees) {
+    // Threads take bypass blocks at a full cap and hand them to a neighbour to free, while the
+    // last bypass block of one burst and the first of the next race each other: every bypass
+    // block must still reach upstream, never a cache.
+    counting_resource upstream;
+    {
+        pool_resource pool(capped(32 << 10, exhaustion::bypass), &upstream);
+        std::vector<void*> pooled = fill(pool, 2048);
+        constexpr int threads = 4, rounds = 3000;
+        std::vector<std::atomic<void*>> mailbox(threads);
+        std::latch start(threads);
+        std::vector<std::thread> workers;
+        for (int t = 0; t < threads; ++t) {
+            workers.emplace_back([&, t] {
+                start.arrive_and_wait();
+                for (int i = 0; i < rounds; ++i) {
+                    void* mine = pool.allocate(2048);  // at the cap: bypass
+                    if (void* theirs = mailbox[static_cast<std::size_t>(t)].exchange(nullptr))
+                        pool.deallocate(theirs, 2048);
+                    void* old = mailbox[static_cast<std::size_t>((t + 1) % threads)].exchange(mine);
+                    if (old != nullptr) pool.deallocate(old, 2048);
+                }
+            });
+        }
+        for (auto& w : workers)
+            w.join();
+        for (auto& m : mailbox)
+            if (void* p = m.exchange(nullptr)) pool.deallocate(p, 2048);
+        const pool_stats s = pool.stats();
+        EXPECT_EQ(s.bypass_live_blocks, 0u);
+        EXPECT_EQ(s.live_bytes, 32u << 10) << "only the pooled blocks are live";
+        free_all(pool, pooled, 2048);
+        EXPECT_EQ(pool.live_bytes(), 0u);
+        std::vector<void*> again = fill(pool, 2048);
+        EXPECT_EQ(again.size(), 16u) << "the cap did not creep";
+        free_all(pool, again, 2048);
+    }
+    EXPECT_EQ(upstream.live_bytes(), 0u);
+    EXPECT_EQ(upstream.mismatches(), 0u);
 }
 
 TEST(Capacity, BackoffResetsOnceUsageIsBackUnderTheCap) {

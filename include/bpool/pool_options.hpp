@@ -10,8 +10,10 @@ namespace bpool {
 /// What a request does when it would take live memory past the pool's capacity or live-block cap.
 enum class exhaustion : unsigned char {
     wait,        ///< Wait for memory to be given back (backoff paces the wait; a release wakes the
-                 ///< waiter at once); throw `capacity_exceeded` after `backoff.max_elapsed`.
-    overcommit,  ///< Wait the same way, then proceed past the cap instead of failing.
+                 ///< waiter at once); throw `capacity_exceeded` after `backoff.max_elapsed`. A
+                 ///< request larger than the whole limit throws at once: no release can help it.
+    overcommit,  ///< Wait the same way, then proceed past the cap instead of failing (a request
+                 ///< larger than the whole limit proceeds at once).
     bypass,      ///< Serve the request from upstream at once, outside the pool; never cached.
     fail,        ///< Throw `capacity_exceeded` at once.
 };
@@ -107,6 +109,12 @@ class exhaustion_scope {
 
     exhaustion_scope(const exhaustion_scope&) = delete;
     exhaustion_scope& operator=(const exhaustion_scope&) = delete;
+
+    /// Internal: whether this scope (or one it nests in) sets a policy; stores it in `*policy`.
+    [[nodiscard]] bool policy(exhaustion* policy) const noexcept {
+        if (has_policy_) *policy = policy_;
+        return has_policy_;
+    }
 
     /// Internal: applies this scope's (effective) policy and deadline to a request.
     void apply(exhaustion* policy, clock::time_point* deadline, bool keep_policy) const noexcept {

@@ -45,8 +45,9 @@ class pool_resource final : public std::pmr::memory_resource {
                            std::pmr::memory_resource* upstream = std::pmr::get_default_resource());
 
     /// Effects: gives every chunk and every large block back to upstream. Thread caches that other
-    /// threads still hold for this pool become inert and are freed when those threads next use a
-    /// pool or exit. In a checked build, reports blocks still live.
+    /// threads still hold for this pool become inert (a few hundred bytes each, no pooled memory)
+    /// and are freed when those threads exit, or earlier when a new pool reuses the slot. In a
+    /// checked build, reports blocks still live.
     ~pool_resource() override;
 
     pool_resource(const pool_resource&) = delete;
@@ -63,7 +64,9 @@ class pool_resource final : public std::pmr::memory_resource {
     [[nodiscard]] pool_stats stats() const;
 
     /// Returns the bytes handed out and not given back (block sizes). Exact when no other thread
-    /// is allocating; O(threads that used the pool); lock-free readers only.
+    /// is allocating; while others run, a recent value and never more than the capacity (under
+    /// `wait` and `fail`). O(threads that use the pool): reads one word per thread cache under a
+    /// short internal lock, and never stops the other threads.
     [[nodiscard]] std::size_t live_bytes() const noexcept;
 
     /// Returns the number of blocks handed out and not given back. Same cost and precision as
@@ -71,8 +74,9 @@ class pool_resource final : public std::pmr::memory_resource {
     [[nodiscard]] std::size_t live_blocks() const noexcept;
 
     /// Effects: takes the idle blocks of every thread's cache and of the central lists back to
-    /// their chunks and gives every chunk without a live block, and every idle large block, back
-    /// to upstream. Briefly pauses other threads' use of this pool.
+    /// their chunks and gives every chunk without a live block (idle blocks of the classes above
+    /// 16 KiB included: each is its own chunk) back to upstream. Briefly pauses other threads'
+    /// use of this pool.
     /// Returns: the number of bytes given back to upstream.
     std::size_t trim();
 
