@@ -2,7 +2,9 @@
 // caches); the pool adds the count of buffers checked out and the cap on it, kept in a budget.
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
+#include <type_traits>
 #include <utility>
 
 #include <bpool/buffer_pool.hpp>
@@ -83,8 +85,16 @@ buffer_pool_core::checkout buffer_pool_core::check_out() {
         case outcome::timed_out:
             break;
     }
-    // Capacity 0 in the exception: it is the live cap (in buffers) that was reached.
-    throw capacity_exceeded(options_.default_capacity, waited, 0, o == outcome::timed_out);
+    // Capacity 0 in the exception: it is the live cap (in buffers) that was reached, not a number
+    // of bytes, and the message says so.
+    const bool timed_out = o == outcome::timed_out;
+    char message[176];
+    std::snprintf(message, sizeof message,
+                  "bpool: buffer_pool::get: no buffer could be checked out: the live-buffer cap "
+                  "(%zu buffers) was reached%s (waited %.3f ms)",
+                  max_live(), timed_out ? " and the wait timed out" : "",
+                  static_cast<double>(waited.count()) / 1e6);
+    throw capacity_exceeded(options_.default_capacity, waited, 0, timed_out, message);
 }
 
 void buffer_pool_core::check_in(bool slot) noexcept {
@@ -126,7 +136,10 @@ pool_resource& buffer_pool::resource() const noexcept {
     return core_->resource();
 }
 
-buffer_pool_options buffer_pool::options() const {
+// options() is noexcept: it copies the options.
+static_assert(std::is_nothrow_copy_constructible_v<buffer_pool_options>);
+
+buffer_pool_options buffer_pool::options() const noexcept {
     buffer_pool_options o = core_->options();
     o.max_live = core_->max_live();
     return o;

@@ -49,7 +49,7 @@ class buffer_pool_core {
   private:
     // Nothing parks slots anywhere but in buffers: a waiter has nothing to take back.
     struct no_reclaim final : reclaimer {
-        void reclaim() noexcept override {}
+        void reclaim(bool /*force*/) noexcept override {}
     };
 
     std::unique_ptr<pool_resource> owned_;

@@ -197,6 +197,17 @@ TEST(BufferPool, EmptyBuffersMayOutliveThePool) {
     EXPECT_EQ(survivor.resource(), nullptr);
 }
 
+TEST(BufferPool, GetWithAnImpossibleDefaultCapacityThrowsLengthError) {
+    counting_resource up;
+    buffer_pool pool(0, {.default_capacity = buffer::max_size() + 1, .max_live = 1}, &up);
+    EXPECT_THROW((void)pool.get(), std::length_error);
+    EXPECT_EQ(pool.live(), 0u) << "nothing checked out";
+    EXPECT_EQ(pool.resource().live_bytes(), 0u);
+    EXPECT_EQ(up.allocations(), 0u) << "nothing was even attempted";
+    const exhaustion_scope refuse(exhaustion::fail);
+    EXPECT_THROW((void)pool.get(), std::length_error) << "the live slot was given back";
+}
+
 TEST(BufferPool, GetThatCannotReserveChecksNothingOut) {
     counting_resource up;
     buffer_pool pool(0, {.on_exhaustion = exhaustion::fail, .max_live = 1}, &up);
@@ -313,9 +324,64 @@ TEST(BufferPool, AWaitingWriteProceedsWhenABufferIsPut) {
     EXPECT_LE(f.pool.resource().stats().peak_live_bytes, 80 * kib);
 }
 
+TEST(BufferPool, WithWriteBackoffAnAppendThatTimesOutSaysTimedOut) {
+    full_pool f({.backoff = {.max_elapsed = 50ms}, .write_backoff = true});
+    const snapshot before(f.b);
+    try {
+        f.b.append("x");
+        ADD_FAILURE() << "append must throw once the wait times out";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.code(), errc::timed_out) << "waited, then gave up: not a plain refusal";
+        EXPECT_GE(e.waited(), 50ms);
+    }
+    EXPECT_EQ(snapshot(f.b), before);
+    EXPECT_GE(f.pool.resource().stats().waits, 1u);
+}
+
 TEST(BufferPool, WriteBackoffFollowsTheFailPolicy) {
-    full_pool f({.on_exhaustion = exhaustion::fail, .write_backoff = true});
+    // The pool refuses at once (no wait counted). That alone would also be the result without
+    // write_backoff, so the second half shows the pool's policy is the one in force: an enclosing
+    // scope that asks to wait is honoured, which it is not without write_backoff (next test).
+    full_pool f({.on_exhaustion = exhaustion::fail,
+                 .backoff = {.max_elapsed = 30s},
+                 .write_backoff = true});
+    const snapshot before(f.b);
+    const auto start = clock_type::now();
     EXPECT_EQ(f.b.write("x"), errc::capacity_exceeded);
+    EXPECT_LT(clock_type::now() - start, 10s);
+    EXPECT_EQ(f.pool.resource().stats().waits, 0u) << "refused without waiting";
+    {
+        const exhaustion_scope wait_a_little(exhaustion::wait, clock_type::now() + 50ms);
+        try {
+            f.b.append("x");
+            ADD_FAILURE() << "append must throw once the scope's deadline passes";
+        } catch (const capacity_exceeded& e) {
+            EXPECT_EQ(e.code(), errc::timed_out) << "the scope's policy applied: it waited";
+        }
+    }
+    EXPECT_GE(f.pool.resource().stats().waits, 1u);
+    EXPECT_EQ(snapshot(f.b), before);
+}
+
+TEST(BufferPool, WithoutWriteBackoffNoScopeMakesAGrowthWaitOrPass) {
+    full_pool f({.on_exhaustion = exhaustion::fail, .backoff = {.max_elapsed = 30s}});
+    const snapshot before(f.b);
+    {
+        const exhaustion_scope wait_a_little(exhaustion::wait, clock_type::now() + 50ms);
+        try {
+            f.b.append("x");
+            ADD_FAILURE() << "append must throw at the cap";
+        } catch (const capacity_exceeded& e) {
+            EXPECT_EQ(e.code(), errc::capacity_exceeded) << "refused at once, not timed out";
+        }
+    }
+    {
+        const exhaustion_scope pass(exhaustion::bypass);
+        EXPECT_EQ(f.b.write("x"), errc::capacity_exceeded) << "not served by upstream either";
+    }
+    EXPECT_EQ(f.pool.resource().stats().waits, 0u);
+    EXPECT_EQ(f.pool.resource().stats().bypass_live_bytes, 0u);
+    EXPECT_EQ(snapshot(f.b), before);
 }
 
 TEST(BufferPool, WriteBackoffFollowsTheOvercommitPolicy) {
@@ -406,6 +472,7 @@ TEST(BufferPoolMaxLive, WaitTimesOut) {
         EXPECT_EQ(e.code(), errc::timed_out);
         EXPECT_GE(e.waited(), 100ms);
         EXPECT_EQ(e.capacity(), 0u) << "the live cap, not the memory capacity";
+        EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
     }
     EXPECT_GE(clock_type::now() - start, 100ms);
     EXPECT_EQ(pool.live(), 1u);
@@ -420,6 +487,10 @@ TEST(BufferPoolMaxLive, FailThrowsAtOnce) {
         ADD_FAILURE() << "get() must throw";
     } catch (const capacity_exceeded& e) {
         EXPECT_EQ(e.code(), errc::capacity_exceeded);
+        EXPECT_EQ(e.capacity(), 0u);
+        const std::string what = e.what();
+        EXPECT_NE(what.find("live-buffer cap (2 buffers)"), std::string::npos) << what;
+        EXPECT_EQ(what.find("bytes requested"), std::string::npos) << what;
     }
     EXPECT_EQ(pool.live(), 2u);
 }
@@ -592,30 +663,49 @@ TEST(BufferPoolThreads, ProducerConsumerAcrossThreadsIsThrottledByMaxLive) {
     std::mutex mutex;
     std::condition_variable ready;
     std::deque<buffer> queue;
+    bool closed = false;  // under mutex: the producer has stopped, for whatever reason
     std::atomic<std::int64_t> peak{0};
+    std::string producer_error;  // written by the producer only, read after join
+    // Whatever happens in the producer, it closes the queue, so that the consumer never waits for
+    // an item that will not come; failures are recorded and checked after join.
     std::thread producer([&] {
-        for (int i = 0; i < items; ++i) {
-            buffer b = pool.get();  // waits while max_live buffers are in flight
-            raise_peak(peak, static_cast<std::int64_t>(pool.live()));
-            ASSERT_FALSE(b.write("item " + std::to_string(i)));
-            std::lock_guard lock(mutex);
-            queue.push_back(std::move(b));
-            ready.notify_one();
+        try {
+            for (int i = 0; i < items; ++i) {
+                buffer b = pool.get();  // waits while max_live buffers are in flight
+                raise_peak(peak, static_cast<std::int64_t>(pool.live()));
+                if (const std::error_code ec = b.write("item " + std::to_string(i))) {
+                    producer_error = "write " + std::to_string(i) + ": " + ec.message();
+                    break;
+                }
+                const std::lock_guard lock(mutex);
+                queue.push_back(std::move(b));
+                ready.notify_one();
+            }
+        } catch (const std::exception& e) {
+            producer_error = std::string("get: ") + e.what();
         }
+        const std::lock_guard lock(mutex);
+        closed = true;
+        ready.notify_one();
     });
     int bad = 0;
-    for (int i = 0; i < items; ++i) {
+    int received = 0;
+    for (;;) {
         buffer b;
         {
             std::unique_lock lock(mutex);
-            ready.wait(lock, [&] { return !queue.empty(); });
+            ready.wait(lock, [&] { return !queue.empty() || closed; });
+            if (queue.empty()) break;  // closed and drained
             b = std::move(queue.front());
             queue.pop_front();
         }
-        if (b.view() != "item " + std::to_string(i)) ++bad;
-        if (i % 3 == 0) pool.put(std::move(b));  // else destroyed here, on the consumer thread
+        if (b.view() != "item " + std::to_string(received)) ++bad;
+        if (received % 3 == 0) pool.put(std::move(b));  // else destroyed here, on this thread
+        ++received;
     }
     producer.join();
+    EXPECT_EQ(producer_error, "");
+    EXPECT_EQ(received, items);
     EXPECT_EQ(bad, 0);
     EXPECT_LE(peak.load(), static_cast<std::int64_t>(max_live));
     EXPECT_EQ(pool.live(), 0u);

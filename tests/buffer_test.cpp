@@ -276,20 +276,57 @@ TEST(Buffer, FallsBackToTheNeededSizeWhenTheDoubledOneFails) {
 }
 
 TEST(Buffer, SizesPastMaxSizeAreTooLarge) {
+    // Sizes a buffer cannot represent, reached through reserve and resize: a write of that many
+    // bytes would need a span over more memory than exists (and building such a span is undefined
+    // behaviour), so write's own check of size() + n cannot be reached by a valid call.
     counting_resource up;
     buffer b(&up);
     ASSERT_FALSE(b.write("abc"));
     const snapshot before(b);
     EXPECT_THROW(b.reserve(buffer::max_size() + 1), std::length_error);
+    EXPECT_THROW(b.reserve(SIZE_MAX), std::length_error);
+    EXPECT_THROW(b.resize(buffer::max_size() + 1), std::length_error);
     EXPECT_THROW(b.resize(SIZE_MAX), std::length_error);
-    // size() + n overflows: the check comes before any byte of the span is read, so a span that
-    // merely claims a huge length is enough to exercise it.
-    const std::byte one{1};
-    const std::span<const std::byte> huge(&one, SIZE_MAX - 1);
-    EXPECT_EQ(b.write(huge), errc::too_large);
-    EXPECT_THROW(b.append(huge), std::length_error);
     EXPECT_EQ(snapshot(b), before);
     EXPECT_EQ(up.allocations(), 1u) << "nothing was even attempted";
+    EXPECT_THROW(buffer(&up, SIZE_MAX), std::length_error) << "the constructor's reserve too";
+    EXPECT_EQ(up.allocations(), 1u);
+}
+
+TEST(Buffer, SizesPastMaxSizeOverAPoolAreTooLarge) {
+    counting_resource up;
+    pool_resource pool({}, &up);
+    buffer b(&pool);
+    ASSERT_FALSE(b.write("abc"));
+    const snapshot before(b);
+    const std::size_t upstream_before = up.allocations();
+    EXPECT_THROW(b.reserve(buffer::max_size() + 1), std::length_error);
+    EXPECT_THROW(b.resize(SIZE_MAX), std::length_error);
+    EXPECT_EQ(snapshot(b), before);
+    EXPECT_EQ(up.allocations(), upstream_before) << "nothing was even attempted";
+    EXPECT_EQ(pool.live_bytes(), b.capacity());
+}
+
+TEST(Buffer, ConstructorThatCannotReserveThrowsAndHoldsNothing) {
+    counting_resource up;
+    up.fail_all(true);
+    EXPECT_THROW(buffer(&up, 1000), std::bad_alloc);
+    up.fail_all(false);
+    EXPECT_EQ(up.live_bytes(), 0u);
+    EXPECT_EQ(up.mismatches(), 0u);
+
+    // Over a pool at its capacity: the pool's exception, and nothing left live in the pool.
+    pool_resource pool({.capacity = 16 << 10, .on_exhaustion = exhaustion::fail}, &up);
+    try {
+        const buffer b(&pool, 32 << 10);
+        ADD_FAILURE() << "a reservation larger than the capacity must throw";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.code(), errc::capacity_exceeded);
+    }
+    EXPECT_EQ(pool.live_bytes(), 0u);
+    EXPECT_EQ(pool.live_blocks(), 0u);
+    const buffer fits(&pool, 8 << 10);  // the failed one took none of the capacity
+    EXPECT_GE(fits.capacity(), std::size_t{8} << 10);
 }
 
 TEST(Buffer, ErrorCodesAreBpoolCodes) {
@@ -386,8 +423,49 @@ TEST(BufferOverPool, ExhaustionScopeMakesAWaitingPoolFailFast) {
     pool_resource pool({.capacity = 64 << 10, .backoff = {.max_elapsed = 20s}});
     buffer b(&pool, 32 << 10);
     ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    const snapshot before(b);
     const exhaustion_scope scope(exhaustion::fail);
+    const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(b.write("x"), errc::capacity_exceeded);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s)
+        << "refused at once: the pool alone would have waited 20 s";
+    EXPECT_EQ(pool.stats().waits, 0u);
+    EXPECT_EQ(snapshot(b), before);
+}
+
+TEST(BufferOverPool, ExhaustionScopeDeadlineCutsAWaitShort) {
+    pool_resource pool({.capacity = 64 << 10, .backoff = {.max_elapsed = 20s}});
+    buffer b(&pool, 32 << 10);
+    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    const auto start = std::chrono::steady_clock::now();
+    const exhaustion_scope soon(start + 50ms);
+    try {
+        b.append("x");
+        ADD_FAILURE() << "append must throw at the cap";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.code(), errc::timed_out) << "it waited, until the scope's deadline";
+    }
+    const auto waited = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(waited, 50ms);
+    EXPECT_LT(waited, 10s) << "the pool alone would have waited 20 s";
+    EXPECT_EQ(b.size(), 32u << 10);
+}
+
+TEST(BufferOverPool, AppendAtTheCapUnderWaitThrowsTimedOut) {
+    pool_resource pool({.capacity = 64 << 10,
+                        .on_exhaustion = exhaustion::wait,
+                        .backoff = {.max_elapsed = 50ms}});
+    buffer b(&pool, 32 << 10);
+    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    const snapshot before(b);
+    try {
+        b.append("x");
+        ADD_FAILURE() << "append must throw once the wait times out";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.code(), errc::timed_out);
+        EXPECT_GE(e.waited(), 50ms);
+    }
+    EXPECT_EQ(snapshot(b), before);
 }
 
 // --- checked build: misuse stops the program with a message -----------------------------------

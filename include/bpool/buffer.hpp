@@ -39,16 +39,19 @@ class buffer_pool_core;
 ///
 /// Growth is geometric (at least doubling) and, over a `pool_resource`, goes through its size
 /// classes: `capacity()` is always the usable size of the block the buffer holds. Past the pool's
-/// `largest_pooled_block` the buffer keeps growing with blocks served by upstream. When the
-/// doubled size does not fit under the pool's capacity, the buffer asks for just what it needs.
+/// `largest_pooled_block` the buffer keeps growing with blocks served by upstream. The doubled
+/// size is only tried, without waiting; when it does not fit under the pool's capacity, the buffer
+/// asks for just what it needs, and only that request meets the policy below.
 /// Growth allocates the new block before freeing the old one, so both count against the capacity
 /// for a moment; every operation that fails leaves the buffer unchanged.
 ///
 /// At the pool's capacity, growth follows the buffer's pool: with
 /// `buffer_pool_options::write_backoff` it follows the pool's exhaustion policy (`wait`: backoff
 /// until memory is given back or `backoff.max_elapsed` passes; `fail`: refused at once;
-/// `overcommit`; `bypass`), without it it is refused at once. A standalone buffer over a
-/// `pool_resource` follows that resource's policy; an enclosing `exhaustion_scope` applies.
+/// `overcommit`; `bypass`), without it it is refused at once, whatever an enclosing
+/// `exhaustion_scope` says. A standalone buffer over a `pool_resource` follows that resource's
+/// policy. An enclosing `exhaustion_scope` (its policy and its deadline) applies wherever the
+/// pool's policy does: to growth with `write_backoff`, and to standalone buffers.
 ///
 /// Thread safety: like `std::string`: a buffer is used by one thread at a time; distinct buffers
 /// may be used concurrently, including buffers of the same pool. A buffer may be moved to, and
@@ -72,7 +75,9 @@ class buffer {
     explicit buffer(std::pmr::memory_resource* resource);
 
     /// Effects: as `buffer(resource)`, then `reserve(capacity)`.
-    /// Throws: as `buffer(resource)` and `reserve`.
+    /// Throws: as `buffer(resource)` and `reserve` (`std::length_error` past `max_size()`,
+    /// `capacity_exceeded` at a pool's cap, `std::bad_alloc` if the resource fails); nothing is
+    /// held when it throws.
     buffer(std::pmr::memory_resource* resource, std::size_t capacity);
 
     /// Effects: takes `other`'s storage, contents and pool membership; `other` becomes empty.
@@ -98,10 +103,10 @@ class buffer {
     /// `std::errc::operation_not_permitted` (an empty buffer; a checked build aborts instead).
     /// Throws: only what a custom memory resource throws other than `std::bad_alloc` (the buffer
     /// is then unchanged). `bytes` may alias the buffer's own contents.
-    std::error_code write(std::span<const std::byte> bytes);
+    [[nodiscard]] std::error_code write(std::span<const std::byte> bytes);
 
     /// Effects, returns, throws: as `write(std::as_bytes(std::span(text)))`.
-    std::error_code write(std::string_view text);
+    [[nodiscard]] std::error_code write(std::string_view text);
 
     /// Effects: appends `bytes` like `write`, but reports failure by throwing.
     /// Returns: `*this`.

@@ -39,7 +39,10 @@ struct buffer_pool_options {
 
     /// Whether a write (or `append`, `reserve`, `resize`) that must grow a buffer while the pool is
     /// at its capacity waits under `on_exhaustion` and `backoff` (the seed's `WriteBackOff`).
-    /// When false such a growth is refused at once: `write` returns `errc::capacity_exceeded`.
+    /// When false such a growth is refused at once: `write` returns `errc::capacity_exceeded`,
+    /// whatever an enclosing `exhaustion_scope` says (the growth never waits, overcommits or
+    /// bypasses). When true the pool's policy applies, and an enclosing scope's policy and
+    /// deadline override it as for any request.
     bool write_backoff = false;
 
     /// The initial cap on buffers checked out at once (0: no cap); see `set_max_live`.
@@ -90,7 +93,9 @@ class buffer_pool {
 
     /// Returns the options in force, normalized (`max_pooled_size` is the size above which
     /// storage is freed; `max_live` the current cap).
-    [[nodiscard]] buffer_pool_options options() const;
+    /// Throws nothing. Thread-safe: `max_live` is read at the call (it may change concurrently
+    /// through `set_max_live`); the other options never change after construction.
+    [[nodiscard]] buffer_pool_options options() const noexcept;
 
     /// Effects: checks a buffer out: empty, with `capacity() >= options().default_capacity`.
     /// At the live-buffer cap `on_exhaustion` decides: `wait` (until a buffer is given back, at
@@ -99,8 +104,10 @@ class buffer_pool {
     /// cached; it still counts in `live()`), `fail`. At the memory capacity the resource's policy
     /// decides. An enclosing `exhaustion_scope` applies to both.
     /// Returns: the buffer, counted in `live()` until it is destroyed or put back.
-    /// Throws: `capacity_exceeded` when refused or timed out at either cap; `std::bad_alloc` if
-    /// upstream fails. Nothing is checked out when it throws. Thread-safe.
+    /// Throws: `capacity_exceeded` when refused or timed out at either cap (at the live-buffer
+    /// cap its `capacity()` is 0 and `what()` names the cap); `std::length_error` if
+    /// `default_capacity` exceeds `buffer::max_size()`; `std::bad_alloc` if upstream fails.
+    /// Nothing is checked out when it throws. Thread-safe.
     [[nodiscard]] buffer get();
 
     /// Effects: gives `b` back (its storage to the resource, its checkout ends); `b` becomes

@@ -37,7 +37,21 @@ class capacity_exceeded : public std::bad_alloc {
     capacity_exceeded(std::size_t requested, std::chrono::nanoseconds waited, std::size_t capacity,
                       bool timed_out = false) noexcept;
 
-    /// Returns a message naming the requested size, the time waited and the capacity.
+    /// Effects: as the constructor above, but `what()` returns `message` (its first 175
+    /// characters; the built message if `message` is null): for a refusal the numbers alone do
+    /// not explain, such as `buffer_pool::get` at its live-buffer cap.
+    capacity_exceeded(std::size_t requested, std::chrono::nanoseconds waited, std::size_t capacity,
+                      bool timed_out, const char* message) noexcept
+        : capacity_exceeded(requested, waited, capacity, timed_out) {
+        if (message == nullptr) return;
+        std::size_t i = 0;
+        for (; i + 1 < sizeof what_ && message[i] != '\0'; ++i)
+            what_[i] = message[i];
+        what_[i] = '\0';
+    }
+
+    /// Returns a message naming the requested size, the time waited and the capacity (or the
+    /// message given to the constructor).
     [[nodiscard]] const char* what() const noexcept override { return what_; }
     /// Returns the number of bytes that were requested.
     [[nodiscard]] std::size_t requested() const noexcept { return requested_; }
@@ -62,5 +76,7 @@ class capacity_exceeded : public std::bad_alloc {
 
 }  // namespace bpool
 
+/// Makes `bpool::errc` values convert implicitly to `std::error_code` (through
+/// `bpool::make_error_code`), so that `ec == bpool::errc::timed_out` and `return errc::...;` work.
 template <>
 struct std::is_error_code_enum<bpool::errc> : std::true_type {};

@@ -1,5 +1,6 @@
 // bpool/adapters/mimalloc.hpp: mimalloc_resource on its own (sizes, alignments, equality) and as a
 // pool's upstream.
+#include <atomic>
 #include <cstdint>
 #include <memory_resource>
 #include <stdexcept>
@@ -82,28 +83,41 @@ TEST(MimallocResource, AsAPoolsUpstream) {
 
 TEST(MimallocResource, UnderACappedPoolManyThreads) {
     pool_resource pool(capped(256 << 10, exhaustion::fail), &mimalloc_resource::instance());
+    std::atomic<int> corrupted{0}, allocated{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {
-        threads.emplace_back([&pool, t] {
-            std::vector<std::pair<void*, std::size_t>> mine;  // FIFO of live blocks
+        threads.emplace_back([&pool, &corrupted, &allocated, t] {
+            struct live_block {
+                void* p;
+                std::size_t bytes;
+                std::uint64_t seed;
+            };
+            std::vector<live_block> mine;  // FIFO of live blocks
+            auto give_back = [&](const live_block& b) {
+                if (!check_pattern(b.p, b.bytes, b.seed)) corrupted.fetch_add(1);
+                pool.deallocate(b.p, b.bytes);
+            };
             for (std::size_t i = 0; i < 5000; ++i) {
                 const std::size_t bytes = 64 + (i % 7) * 300;
+                const std::uint64_t seed = i * 4 + static_cast<std::uint64_t>(t);  // unique
                 if (void* p = pool.try_allocate(bytes)) {
-                    fill_pattern(p, bytes, i + static_cast<std::size_t>(t));
-                    mine.emplace_back(p, bytes);
+                    fill_pattern(p, bytes, seed);
+                    mine.push_back({p, bytes, seed});
+                    allocated.fetch_add(1);
                 }
                 if (mine.size() > 50 || (i % 64 == 0 && !mine.empty())) {
-                    auto [p, b] = mine.front();
+                    give_back(mine.front());
                     mine.erase(mine.begin());
-                    pool.deallocate(p, b);
                 }
             }
-            for (auto [p, b] : mine)
-                pool.deallocate(p, b);
+            for (const live_block& b : mine)
+                give_back(b);
         });
     }
     for (auto& t : threads)
         t.join();
+    EXPECT_EQ(corrupted.load(), 0) << "no block was overwritten while live";
+    EXPECT_GT(allocated.load(), 1000) << "the test really allocated";
     EXPECT_EQ(pool.live_bytes(), 0u);
     EXPECT_LE(pool.stats().peak_live_bytes, pool.capacity());
 }

@@ -80,6 +80,40 @@ TEST(ScopedDefaultResource, ThreadsSeeTheDefaultWhileItLives) {
         t.join();
 }
 
+// Legacy code that knows nothing of pools: default-constructed pmr containers.
+std::size_t legacy_fill(std::pmr::vector<std::pmr::string>& lines, int n) {
+    for (int i = 0; i < n; ++i)
+        lines.emplace_back(long_string(i));
+    return lines.size();
+}
+
+TEST(ScopedDefaultResource, UnderACappedPool) {
+    checked_pool p(capped(64 << 10, exhaustion::fail));  // on exit: live_bytes() 0, cap held
+    std::pmr::memory_resource* const before = std::pmr::get_default_resource();
+    {
+        const scoped_default_resource scope(p.pool);
+        std::pmr::vector<std::pmr::string> lines;  // takes the default: the pool
+        std::size_t filled = 0;
+        try {
+            filled = legacy_fill(lines, 1 << 20);
+            ADD_FAILURE() << "a million long strings cannot fit 64 KiB";
+        } catch (const capacity_exceeded& e) {
+            EXPECT_EQ(e.code(), errc::capacity_exceeded) << "refused at once under fail";
+        }
+        EXPECT_EQ(filled, 0u);
+        ASSERT_GT(lines.size(), 100u) << "a real part of the cap was used";
+        for (std::size_t i = 0; i < lines.size(); ++i) {
+            ASSERT_EQ(std::string_view(lines[i]), long_string(static_cast<int>(i)))
+                << "contents intact after the failed emplace_back";
+            ASSERT_EQ(lines[i].get_allocator().resource(), &p.pool);
+        }
+        EXPECT_LE(p.pool.live_bytes(), p.pool.capacity());
+        EXPECT_EQ(p.pool.stats().peak_live_bytes <= p.pool.capacity(), true);
+    }
+    EXPECT_EQ(std::pmr::get_default_resource(), before) << "restored after the exception";
+    EXPECT_EQ(p.pool.live_bytes(), 0u);
+}
+
 TEST(PmrContainers, VectorStringDequeList) {
     checked_pool p;
     std::pmr::vector<int> v(&p.pool);

@@ -1,8 +1,12 @@
 // bpool/adapters/streambuf.hpp: bpool::basic_streambuf and the streams over it: output, growth
 // through the size classes, input, seeking, moving, and what happens at a capped pool's limit.
+#include <chrono>
 #include <cstddef>
+#include <ios>
+#include <istream>
 #include <limits>
 #include <memory_resource>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -35,6 +39,22 @@ bool is_alphabet_run(std::string_view v) {
     for (std::size_t i = 0; i < v.size(); ++i)
         if (v[i] != static_cast<char>('a' + i % 26)) return false;
     return true;
+}
+
+TEST(Streambuf, AFreshStreamIsGoodAndOwnsItsBuffer) {
+    checked_pool p;
+    ostream os(p.pool);
+    EXPECT_TRUE(os.good());
+    EXPECT_EQ(os.std::ostream::rdbuf(), os.rdbuf()) << "the std stream writes to the pool buffer";
+    EXPECT_EQ(os.flags(), std::ios_base::skipws | std::ios_base::dec);
+    EXPECT_EQ(os.exceptions(), std::ios_base::goodbit);
+    stringstream ss(static_cast<std::pmr::memory_resource*>(&p.pool));
+    EXPECT_TRUE(ss.good());
+    EXPECT_EQ(ss.std::iostream::rdbuf(), ss.rdbuf());
+    istream is(p.pool, "7");
+    int v = 0;
+    EXPECT_TRUE(is >> v);
+    EXPECT_EQ(v, 7);
 }
 
 TEST(Streambuf, FormatsIntoThePool) {
@@ -271,6 +291,9 @@ TEST(Streambuf, MovesAndSwaps) {
     b << '!';
     EXPECT_EQ(b.view(), "first second!");
 
+    static_assert(noexcept(a.swap(b)));
+    static_assert(noexcept(std::declval<streambuf&>().swap(std::declval<streambuf&>())));
+
     streambuf s1(p.pool), s2(p.pool);
     s1.assign("one");
     s2 = std::move(s1);
@@ -334,17 +357,76 @@ TEST(Streambuf, BypassLetsTheStreamGrowPastTheCap) {
     EXPECT_GE(p.pool.stats().bypasses, 1u);
 }
 
-TEST(Streambuf, NearTheCapGrowthStepsDownToOneAndAHalf) {
-    // From 32 KiB, doubling needs 64 + 32 KiB live during the copy: over an 80 KiB cap; 1.5x
-    // (48 KiB, a size class) fits.
+TEST(Streambuf, NearTheCapGrowthFallsBackToWhatTheWriteNeeds) {
+    // From 32 KiB, doubling needs 64 + 32 KiB live during the copy: over an 80 KiB cap; the block
+    // that holds 33 KiB (the next class) fits beside the old one.
     checked_pool p(capped(80 << 10, exhaustion::fail));
     ostream os(p.pool);
     const std::string chunk(1024, 'k');
     for (int i = 0; i < 40; ++i)
         os << chunk;
     EXPECT_TRUE(os.good()) << os.error().message();
-    EXPECT_EQ(os.rdbuf()->capacity(), 48u << 10);
-    EXPECT_EQ(os.view().size(), 40u << 10);
+    const std::size_t next = p.pool.block_size(33 << 10, 1);
+    ASSERT_LT(next, std::size_t{48} << 10) << "the test assumes a class between 32 and 48 KiB";
+    EXPECT_EQ(os.rdbuf()->capacity(), next) << "just what was needed, not 1.5x or 2x";
+    EXPECT_TRUE(os.view() == std::string(40 << 10, 'k'));  // not _EQ: 40 KiB of output
+}
+
+TEST(Streambuf, AGrowthThatFitsOnlyExactlySucceeds) {
+    // 72 KiB: a 32 KiB block plus a 40 KiB one fit, and nothing larger does (1.5x, 48 KiB, would
+    // need 80 KiB live during the copy).
+    checked_pool p(capped(72 << 10, exhaustion::fail));
+    ASSERT_EQ(p.pool.block_size(40 << 10, 1), std::size_t{40} << 10) << "40 KiB is a size class";
+    ostream os(p.pool);
+    os.rdbuf()->reserve(32 << 10);
+    ASSERT_EQ(os.rdbuf()->capacity(), std::size_t{32} << 10);
+    const std::string first(32 << 10, 'a'), more(8 << 10, 'b');
+    os << first;
+    ASSERT_TRUE(os.good());
+    ASSERT_EQ(os.rdbuf()->capacity(), std::size_t{32} << 10) << "full, not grown yet";
+    os << more;  // needs 40 KiB in total
+    EXPECT_TRUE(os.good()) << os.error().message();
+    EXPECT_FALSE(os.error());
+    EXPECT_EQ(os.rdbuf()->capacity(), std::size_t{40} << 10);
+    EXPECT_TRUE(os.view() == first + more);  // not _EQ: 40 KiB of output
+    EXPECT_EQ(p.pool.live_bytes(), std::size_t{40} << 10) << "the old block went back";
+}
+
+TEST(Streambuf, TheDoubledBlockIsNeverWaitedFor) {
+    // Under wait, neither the doubled block nor 1.5x fits beside the old 32 KiB one under 72 KiB:
+    // the growth must not wait for either, but take the block it needs, which fits at once.
+    pool_options o = capped(72 << 10, exhaustion::wait);
+    o.backoff.max_elapsed = std::chrono::seconds(20);
+    checked_pool p(o);
+    ostream os(p.pool);
+    os.rdbuf()->reserve(32 << 10);
+    os << std::string(32 << 10, 'a');
+    const auto start = std::chrono::steady_clock::now();
+    os << 'b';
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10))
+        << "the pool would have waited 20 s for the doubled block";
+    EXPECT_TRUE(os.good()) << os.error().message();
+    EXPECT_EQ(p.pool.stats().waits, 0u);
+    EXPECT_EQ(os.view().size(), (32u << 10) + 1);
+    EXPECT_EQ(os.view().back(), 'b');
+}
+
+TEST(Streambuf, AFailedReserveOrAssignKeepsTheContentsAndSetsError) {
+    checked_pool p(capped(8 << 10, exhaustion::fail));
+    streambuf sb(p.pool);
+    sb.assign("abc");
+    const std::size_t cap = sb.capacity();
+    EXPECT_THROW(sb.reserve(16 << 10), capacity_exceeded);
+    EXPECT_EQ(sb.view(), "abc");
+    EXPECT_EQ(sb.capacity(), cap);
+    EXPECT_EQ(sb.error(), errc::capacity_exceeded) << "error() is the one thing that changes";
+    const std::string big(16 << 10, 'z');
+    EXPECT_THROW(sb.assign(big), capacity_exceeded);
+    EXPECT_EQ(sb.view(), "abc");
+    EXPECT_EQ(sb.error(), errc::capacity_exceeded) << "not cleared by the failed assign";
+    sb.assign("de");
+    EXPECT_EQ(sb.view(), "de");
+    EXPECT_FALSE(sb.error()) << "a successful assign clears it";
 }
 
 TEST(Streambuf, UpstreamFailureSetsBadbitWithOutOfMemory) {
@@ -361,20 +443,30 @@ TEST(Streambuf, UpstreamFailureSetsBadbitWithOutOfMemory) {
 }
 
 TEST(Streambuf, ImpossibleSizesFailCleanly) {
+    // Through reserve: a write of that many characters would need a source array larger than
+    // memory (passing a shorter one to write() is undefined behaviour).
     checked_pool p;
     basic_ostream<wchar_t> w(p.pool);
     w << L"ok";
-    // The size is checked before the characters are read: nothing past L"x" is touched.
-    w.write(L"x", std::numeric_limits<std::streamsize>::max());
-    EXPECT_TRUE(w.bad());
+    const std::size_t wide_cap = w.rdbuf()->capacity();
+    // More characters than a pointer difference can count.
+    constexpr std::size_t too_many =
+        static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(wchar_t) + 1;
+    EXPECT_THROW(w.rdbuf()->reserve(too_many), std::length_error);
     EXPECT_EQ(w.error(), errc::too_large);
     EXPECT_EQ(w.view(), L"ok");
+    EXPECT_EQ(w.rdbuf()->capacity(), wide_cap);
 
     ostream n(p.pool);
-    n.write("x", std::numeric_limits<std::streamsize>::max());
-    EXPECT_TRUE(n.bad());
-    EXPECT_EQ(n.error(), errc::out_of_memory) << "representable, but no pool can give it";
+    // Representable, but no pool can give it.
+    const auto huge = static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max());
+    EXPECT_THROW(n.rdbuf()->reserve(huge), std::bad_alloc);
+    EXPECT_EQ(n.error(), errc::out_of_memory);
     EXPECT_TRUE(n.view().empty());
+    EXPECT_EQ(n.rdbuf()->capacity(), 0u);
+    n << "still usable";
+    EXPECT_TRUE(n.good());
+    EXPECT_EQ(n.view(), "still usable");
 }
 
 TEST(Streambuf, WideCharacters) {

@@ -43,12 +43,16 @@ namespace bpool {
 template <class T>
 class allocator {
   public:
-    using value_type = T;
-    using size_type = std::size_t;
-    using difference_type = std::ptrdiff_t;
+    using value_type = T;                    ///< The type allocated.
+    using size_type = std::size_t;           ///< Counts of objects.
+    using difference_type = std::ptrdiff_t;  ///< Differences of pointers.
+    /// True: a container that is copy-assigned takes the source's allocator (see above).
     using propagate_on_container_copy_assignment = std::true_type;
+    /// True: a container that is move-assigned takes the source's allocator (O(1), no copy).
     using propagate_on_container_move_assignment = std::true_type;
+    /// True: swapping containers swaps their allocators (defined across pools).
     using propagate_on_container_swap = std::true_type;
+    /// False: allocators of different pools compare unequal.
     using is_always_equal = std::false_type;
 
     /// Effects: an allocator drawing from the current `std::pmr` default resource (a pool if a

@@ -29,9 +29,12 @@ namespace bpool {
 /// A stream buffer, like `std::basic_stringbuf`, whose characters live in one block of a
 /// `pool_resource` (or of any `std::pmr::memory_resource`).
 ///
-/// - **Output** appends (or, after a seek back, overwrites). The storage grows geometrically (x2,
-///   x1.5 when doubling would not fit under the pool's capacity) and each step takes the whole size
-///   class (`pool_resource::block_size`), so writing n characters copies O(n) in total.
+/// - **Output** appends (or, after a seek back, overwrites). The storage grows geometrically (x2)
+///   and each step takes the whole size class (`pool_resource::block_size`), so writing n
+///   characters copies O(n) in total. The doubled block is only tried, without waiting
+///   (`pool_resource::try_allocate`); if it does not fit under the pool's capacity next to the
+///   block it replaces, the growth asks for just the block the write needs, under the pool's
+///   policy (as `bpool::buffer` does).
 /// - **Input** reads back what was written; `seekoff`/`seekpos` move the read and/or write position
 ///   anywhere in [0, `size()`].
 /// - **At the pool's capacity** a growth follows the pool's policy (`wait`, `fail`, ...). If it
@@ -48,12 +51,12 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     using base = std::basic_streambuf<CharT, Traits>;
 
   public:
-    using char_type = CharT;
-    using traits_type = Traits;
-    using int_type = typename Traits::int_type;
-    using pos_type = typename Traits::pos_type;
-    using off_type = typename Traits::off_type;
-    using view_type = std::basic_string_view<CharT, Traits>;
+    using char_type = CharT;                                  ///< The character type.
+    using traits_type = Traits;                               ///< The character traits.
+    using int_type = typename Traits::int_type;               ///< A character or eof.
+    using pos_type = typename Traits::pos_type;               ///< A stream position.
+    using off_type = typename Traits::off_type;               ///< A stream offset.
+    using view_type = std::basic_string_view<CharT, Traits>;  ///< What `view()` returns.
 
     /// Effects: an empty buffer drawing from `pool`; allocates nothing yet. Throws nothing.
     explicit basic_streambuf(pool_resource& pool) noexcept : resource_(&pool), pool_(&pool) {}
@@ -132,14 +135,16 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     }
 
     /// Effects: makes the storage hold at least `n` characters.
-    /// Throws: as a write that grows (the pool's policy applies); on failure nothing changes.
+    /// Throws: as a write that grows (the pool's policy applies). On failure the contents,
+    /// positions and capacity are unchanged, and `error()` says why the growth failed.
     void reserve(std::size_t n) {
         if (n > cap_) (void)grow(n, nullptr);
     }
 
     /// Effects: replaces the contents with `s` (which may view this buffer); the read position
     /// goes to the start, the write position to the end; clears `error()`.
-    /// Throws: as `reserve(s.size())`; on failure nothing changes.
+    /// Throws: as `reserve(s.size())`. On failure the contents, positions and capacity are
+    /// unchanged, and `error()` says why the growth failed (it is not cleared).
     void assign(view_type s) {
         const CharT* src = s.size() > cap_ ? grow(s.size(), s.data()) : s.data();
         if (!s.empty()) Traits::move(data_, src, s.size());
@@ -318,16 +323,11 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
         return bytes / sizeof(CharT) * sizeof(CharT);
     }
 
-    // How many characters to ask for when `need` do not fit: twice the current storage (amortized
-    // O(1) copying), or 1.5x when twice would not fit under the pool's capacity right now (the old
-    // block stays live during the copy); never less than `need`.
+    // The geometric size of the next storage when `need` characters do not fit: twice the current
+    // storage (amortized O(1) copying), never less than `need`. Only tried: see grow().
     std::size_t next_capacity(std::size_t need) const noexcept {
-        std::size_t want = cap_ > max_chars / 2 ? max_chars : std::max(cap_ * 2, first_chars());
-        if (pool_ != nullptr && pool_->capacity() != 0) {
-            const std::size_t live = pool_->live_bytes(), limit = pool_->capacity();
-            const std::size_t room = live < limit ? limit - live : 0;
-            if (block_bytes(want) > room) want = std::min(cap_ + cap_ / 2, max_chars);
-        }
+        const std::size_t want =
+            cap_ > max_chars / 2 ? max_chars : std::max(cap_ * 2, first_chars());
         return std::max(want, need);
     }
     static constexpr std::size_t first_chars() noexcept {
@@ -346,6 +346,17 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     // old storage, is returned pointing at the same character in the new one. On failure records
     // error() and rethrows; nothing changes.
     const CharT* grow(std::size_t need, const CharT* src);
+
+    // Allocates `bytes` without ever waiting; null on any failure (the caller then asks for less,
+    // which reports the failure).
+    void* try_take(std::size_t bytes) noexcept {
+        if (pool_ != nullptr) return pool_->try_allocate(bytes, alignof(CharT));
+        try {
+            return resource_->allocate(bytes, alignof(CharT));
+        } catch (...) {
+            return nullptr;
+        }
+    }
 
     static std::error_code failure_code() noexcept;
     void free_storage() noexcept {
@@ -369,12 +380,23 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     std::error_code error_;
 };
 
+// Tries the geometric size first without waiting; if that does not fit under the cap (the old
+// block stays live during the copy), asks for just the block that holds `need` characters under
+// the pool's policy (which may wait), so that a write that can succeed is not refused for the
+// slack.
 template <class CharT, class Traits>
 const CharT* basic_streambuf<CharT, Traits>::grow(std::size_t need, const CharT* src) {
     try {
         if (need > max_chars) fail_too_large();
-        const std::size_t bytes = block_bytes(next_capacity(need));
-        auto* data = static_cast<CharT*>(resource_->allocate(bytes, alignof(CharT)));
+        const std::size_t minimal = block_bytes(need);
+        const std::size_t geometric = block_bytes(next_capacity(need));
+        std::size_t bytes = geometric;
+        void* p = geometric > minimal ? try_take(geometric) : nullptr;
+        if (p == nullptr) {
+            p = resource_->allocate(minimal, alignof(CharT));
+            bytes = minimal;
+        }
+        auto* data = static_cast<CharT*>(p);
         const std::size_t used = size();
         if (used != 0) Traits::copy(data, data_, used);
         if (src != nullptr && holds(src)) src = data + (src - data_);
@@ -467,18 +489,28 @@ auto basic_streambuf<CharT, Traits>::seekoff(off_type off, std::ios_base::seekdi
 template <class Stream>
 class pool_stream : public Stream {
   public:
-    using char_type = typename Stream::char_type;
-    using traits_type = typename Stream::traits_type;
-    using buffer_type = basic_streambuf<char_type, traits_type>;
-    using view_type = typename buffer_type::view_type;
+    using char_type = typename Stream::char_type;                 ///< The character type.
+    using traits_type = typename Stream::traits_type;             ///< The character traits.
+    using buffer_type = basic_streambuf<char_type, traits_type>;  ///< What `rdbuf()` points to.
+    using view_type = typename buffer_type::view_type;            ///< What `view()` returns.
+
+    // The std stream is built without a buffer, and given buf_ once buf_ exists: handing it
+    // &buf_ before buf_ is constructed would refer to a member whose lifetime has not begun.
+    // basic_ios::rdbuf(sb) rather than a second init(sb): it sets the buffer and clears the
+    // badbit init(nullptr) set, and touches nothing else, whereas initializing an ios_base twice
+    // is not something every standard library is written for.
 
     /// Effects: an empty stream drawing from `pool`. Throws: what the `std` stream's constructor
     /// throws (nothing is allocated from the pool yet).
-    explicit pool_stream(pool_resource& pool) : Stream(&buf_), buf_(pool) {}
+    explicit pool_stream(pool_resource& pool) : Stream(nullptr), buf_(pool) {
+        Stream::rdbuf(std::addressof(buf_));
+    }
 
     /// Effects: an empty stream drawing from `resource` (a pool, or any resource).
     /// Throws: `std::invalid_argument` if `resource` is null.
-    explicit pool_stream(std::pmr::memory_resource* resource) : Stream(&buf_), buf_(resource) {}
+    explicit pool_stream(std::pmr::memory_resource* resource) : Stream(nullptr), buf_(resource) {
+        Stream::rdbuf(std::addressof(buf_));
+    }
 
     /// Effects: a stream drawing from `pool` that starts with `contents`: reads start at the
     /// beginning, writes append. Throws: what allocating the storage throws (the pool's policy
@@ -507,10 +539,12 @@ class pool_stream : public Stream {
 
     pool_stream(const pool_stream&) = delete;
     pool_stream& operator=(const pool_stream&) = delete;
+
+    /// Effects: destroys the stream, then its buffer (whose storage goes back to the resource).
     ~pool_stream() override = default;
 
     /// Effects: exchanges stream state and buffers with `other`. Throws nothing.
-    void swap(pool_stream& other) {
+    void swap(pool_stream& other) noexcept {
         Stream::swap(other);
         buf_.swap(other.buf_);
     }
@@ -542,10 +576,13 @@ class pool_stream : public Stream {
     mutable buffer_type buf_;  // mutable: rdbuf() is const and returns it mutable, as std's does
 };
 
+/// An output stream whose characters live in a pool: like `std::basic_ostringstream`.
 template <class CharT, class Traits = std::char_traits<CharT>>
 using basic_ostream = pool_stream<std::basic_ostream<CharT, Traits>>;
+/// An input stream over characters in a pool: like `std::basic_istringstream`.
 template <class CharT, class Traits = std::char_traits<CharT>>
 using basic_istream = pool_stream<std::basic_istream<CharT, Traits>>;
+/// An input and output stream whose characters live in a pool: like `std::basic_stringstream`.
 template <class CharT, class Traits = std::char_traits<CharT>>
 using basic_stringstream = pool_stream<std::basic_iostream<CharT, Traits>>;
 
