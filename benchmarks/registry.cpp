@@ -1,6 +1,7 @@
 #include "registry.hpp"
 
 #include <algorithm>
+#include <sched.h>
 #include <thread>
 #include <utility>
 
@@ -17,6 +18,18 @@ double min_of(const std::vector<double>& v) {
 }
 double max_of(const std::vector<double>& v) {
     return v.empty() ? 0.0 : *std::max_element(v.begin(), v.end());
+}
+
+/// Returns the number of CPUs this process may run on (its affinity mask, as nproc counts them),
+/// or hardware_concurrency() if the mask cannot be read.
+int usable_cpus() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        const int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    return static_cast<int>(std::thread::hardware_concurrency());
 }
 
 }  // namespace
@@ -46,7 +59,7 @@ void register_benchmarks() {
 }
 
 std::vector<int> thread_counts() {
-    const int cores = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
+    const int cores = std::clamp(usable_cpus(), 1, 16);
     std::vector<int> counts;
     for (int n = 1; n < cores; n *= 2)
         counts.push_back(n);

@@ -40,7 +40,7 @@ bool add_workload(workload w);
 void register_benchmarks();
 
 /// Returns the thread counts of the scaling workloads: 1, 2, 4, 8, 16 up to the number of cores
-/// (at most 16), and the number of cores itself.
+/// this process may use (its affinity mask, as `nproc` counts them; at most 16), and that number.
 [[nodiscard]] std::vector<int> thread_counts();
 
 }  // namespace bench

@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # importing report_data must leave no __pycache__ in the source tree
-from report_data import (MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model, fmt_bytes, fmt_mib,
+from report_data import (CHECKED, MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model, fmt_bytes, fmt_mib,
                          fmt_ns, fmt_ratio, fmt_size, git_revision, label, load_benchmarks,
                          load_bursts, memory_gib, ordered, os_name, overlap, package_version, ratio,
                          read, stream_pairs, table, workload_keys)
@@ -40,19 +40,27 @@ def header(args, contexts):
 
     root = os.path.dirname(HERE)
     start_load = read(os.path.join(args.report_dir, "raw", "loadavg_start"))
+    gbench_type = ctx.get("library_build_type")
+    gbench_note = ""
+    if gbench_type == "debug":
+        gbench_note = (" (its `library_build_type` is `debug`: Debian's libbenchmark-dev is built "
+                       "that way; that is the harness library, timing loop and reporting, not the "
+                       "code measured, which is this Release build)")
+    elif gbench_type:
+        gbench_note = f" (library_build_type {gbench_type})"
     lines = [
         "# bpool benchmark report",
         "",
         f"- **Date**: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- **Command**: `{args.command}` ({args.mode} run: {repetitions_text(args.mode)})",
-        f"- **Machine**: {cpu_model()}, {os.cpu_count()} cores "
+        f"- **Machine**: {cpu_model()}, {usable_cpus()} cores "
         f"({ctx.get('mhz_per_cpu', '?')} MHz), {memory_gib()} RAM; {os_name()}, "
         f"Linux {platform.release()}",
         f"- **Load average** (1, 5, 15 min) at start / end: {load_average(start_load)} / "
         f"{load_average(read('/proc/loadavg'))}",
         f"- **Compiler**: {ctx.get('compiler', '?')}, libstdc++ {ctx.get('libstdcxx', '?')}, "
         f"CMake Release (-O3 -DNDEBUG); Google Benchmark "
-        f"{package_version('libbenchmark-dev') or '?'}",
+        f"{package_version('libbenchmark-dev') or '?'}{gbench_note}",
         f"- **bpool**: git {git_revision(root)}",
         f"- **glibc**: {malloc_line('main')}",
         f"- **mimalloc**: {malloc_line('mimalloc')}",
@@ -62,6 +70,14 @@ def header(args, contexts):
         "",
     ]
     return lines
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask, as nproc and the benchmarks count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
 
 
 def load_average(text):
@@ -165,7 +181,7 @@ def scaling_section(results, subjects, out_dir):
                {"datafile": dat, "columns": str(len(present) + 1)})
     out = ["## Thread scaling (threads_churn)", "",
            f"Throughput of N threads churning one shared instance (million ops/s, all threads "
-           f"together; higher is better). {os.cpu_count()} cores here: N goes up to the number "
+           f"together; higher is better). {usable_cpus()} cores here: N goes up to the number "
            f"of cores (at most 16).", ""]
     out += ([f"![thread scaling]({os.path.basename(png)})", ""] if png
             else ["(gnuplot not found: no plot)", ""])
@@ -175,6 +191,34 @@ def scaling_section(results, subjects, out_dir):
         rows.append([t] + [f"{1e3 / figs[s].median:.1f}" if s in figs and figs[s].median else "–"
                            for s in present])
     return out + table(["threads"] + [f"{s} Mops/s" for s in present], rows) + [""]
+
+
+def checked_rows(results):
+    """Returns [(label, off Figure, on Figure)] for the workloads run with checking on and off."""
+    rows = []
+    for k in workload_keys(results):
+        off, on = results[k].get("bpool"), results[k].get(CHECKED)
+        if off is not None and on is not None and off.median and on.median:
+            rows.append((label(k), off, on))
+    return rows
+
+
+def checked_section(results):
+    rows = checked_rows(results)
+    if not rows:
+        return []
+    return (["## The checked build: checking on vs off (issue 8)", "",
+             "*off* is the `bpool` subject, the library as released and as every other table and "
+             "target measures it: built without `BPOOL_CHECKED`, so that the checks are not "
+             "compiled in at all. *on* is `bpool_checked`: the same sources and options built with "
+             "`-DBPOOL_CHECKED=ON` and no sanitizer (bpool_bench_checked, a binary of its own, "
+             "since every translation unit must agree on `BPOOL_CHECKED`): double-free, size "
+             "class and foreign-pointer checks, 0xCD / 0xDD fills. The ratio is what turning "
+             "checking on costs.", ""]
+            + table(["workload", "off (bpool) ns/op", "min – max", "on (bpool_checked) ns/op",
+                     "min – max", "on / off"],
+                    [[n, fmt_ns(off.median), off.spread(), fmt_ns(on.median), on.spread(),
+                      fmt_ratio(on.median / off.median)] for n, off, on in rows]) + [""])
 
 
 def wait_section(results):
@@ -295,23 +339,39 @@ def targets(results, bursts):
         out.append(("bpool ≥ 3× faster than std::pmr::synchronized_pool_resource on churn",
                     "met" if worst[1] >= 3 else "missed",
                     f"smallest speed-up {worst[1]:.1f}× ({worst[0]})"))
-    # Capped within 10 % of uncapped on one thread, 20 % on two.
-    for limit, multi in ((1.10, False), (1.20, True)):
+    # Capped within 10 % of uncapped: issue 7 asks it of every workload; issue 4 asks 10 % on one
+    # thread and 20 % on two or more. Both verdicts are shown.
+    def capped_worst(keep):
         worst = None
         for k in workload_keys(results):
-            threads = re.search(r"threads:(\d+)", k[1])
-            two = k[0] == "handoff" or (threads is not None and int(threads.group(1)) >= 2)
-            if two != multi:
+            if not keep(k):
                 continue
             r = ratio(results[k], "bpool_capped", "bpool")
             if r is not None and (worst is None or r > worst[1]):
                 worst = (label(k), r, overlap(results[k], "bpool_capped", "bpool"))
+        return worst
+
+    def multi_threaded(k):
+        threads = re.search(r"threads:(\d+)", k[1])
+        return k[0] == "handoff" or (threads is not None and int(threads.group(1)) >= 2)
+
+    for name, limit, keep in (
+            ("issue 7: capped within 10 % of uncapped, every workload", 1.10, lambda k: True),
+            ("issue 4: capped within 10 % of uncapped, one thread", 1.10,
+             lambda k: not multi_threaded(k)),
+            ("issue 4: capped within 20 % of uncapped, two or more threads", 1.20,
+             multi_threaded)):
+        worst = capped_worst(keep)
         if worst:
-            out.append((f"capped within {round((limit - 1) * 100)} % of uncapped "
-                        f"({'two or more threads' if multi else 'one thread'})",
-                        "met" if worst[1] <= limit else "missed",
+            out.append((name, "met" if worst[1] <= limit else "missed",
                         f"worst ×{worst[1]:.2f} ({worst[0]}"
                         + (", ranges overlap)" if worst[2] else ")")))
+    # The checked build (issue 8): the targets are the off build's; what on costs, for the record.
+    rows = checked_rows(results)
+    if rows:
+        out.append(("issue 8: zero cost when off: every target here is measured on the off "
+                    "build (bpool); checking on costs",
+                    "info", "; ".join(f"{n} ×{on.median / off.median:.2f}" for n, off, on in rows)))
     # Held from upstream at most 1.3x peak live in the steady-state churn.
     held = []
     for k in workload_keys(results):
@@ -353,9 +413,10 @@ def targets(results, bursts):
 
 def targets_section(rows):
     return (["## Targets", "",
-             "The targets of issues 3, 4 and 7, checked against the medians below. \"Ranges "
-             "overlap\": the min – max ranges of the two subjects overlap, so the difference is "
-             "within the noise of this run.", ""]
+             "The targets of issues 3, 4, 7 and 8, checked against the medians below, on the "
+             "`bpool` subject: the build with checking off (the checked build has its own "
+             "section). \"Ranges overlap\": the min – max ranges of the two subjects overlap, so "
+             "the difference is within the noise of this run.", ""]
             + table(["target", "verdict", "measured"], rows) + [""])
 
 
@@ -403,6 +464,12 @@ def summary(results, others, bursts, target_rows, report_path):
             if std and ours and std.median:
                 print(f"{task:8s} {fmt_size(size):>8s}  {fmt_ns(std.median):>10s}  "
                       f"{fmt_ns(ours.median):>10s}  ×{ours.median / std.median:.2f}")
+    checked = checked_rows(results)
+    if checked:
+        print("\n== checked build: ns/op with checking off (bpool) / on (bpool_checked)")
+        for n, off, on in checked:
+            print(f"{n:24s} {fmt_ns(off.median):>10s}  {fmt_ns(on.median):>10s}  "
+                  f"×{on.median / off.median:.2f}")
     if bursts:
         print("\n== burst: peak live MiB / peak RSS MiB / total s")
         for s, b in bursts.items():
@@ -426,13 +493,15 @@ def main():
     if not results and not bursts:
         sys.exit(f"report: no results in {raw}")
     subjects = ordered({s for figs in results.values() for s in figs}, SUBJECTS)
+    peers = [s for s in subjects if s != CHECKED]  # bpool_checked has its own section
     target_rows = targets(results, bursts)
     notes = read(os.path.join(raw, "notes")).strip()
     lines = header(args, contexts)
     lines += targets_section(target_rows)
-    lines += matrix_section(results, subjects)
+    lines += matrix_section(results, peers)
     lines += memory_section(results)
-    lines += scaling_section(results, subjects, args.report_dir)
+    lines += checked_section(results)
+    lines += scaling_section(results, peers, args.report_dir)
     lines += burst_section(bursts, args.report_dir)
     lines += wait_section(results)
     lines += others_section(others)
@@ -447,7 +516,8 @@ def main():
               "exports malloc, so any binary that links it runs wholly on mimalloc). jemalloc "
               "and tcmalloc are bpool_bench's malloc subject run again under `LD_PRELOAD`; the "
               "binary checks that `malloc` resolves into the preloaded library (header above) "
-              "and refuses to run otherwise.",
+              "and refuses to run otherwise. bpool_bench_checked runs bpool_checked (bpool built "
+              "with `-DBPOOL_CHECKED=ON`, no sanitizer) on the churns and the 32 KiB buffer.",
               "- The unsynchronized pools run only single-threaded workloads.",
               f"- Reproduce: `{args.command}`; raw JSON in `{raw}`."]
     if notes:

@@ -13,11 +13,12 @@ import subprocess
 
 
 # Report order; subjects not listed (a new peer) follow in the order first seen.
-SUBJECTS = ["bpool", "bpool_capped", "mimalloc", "glibc", "jemalloc", "tcmalloc",
+SUBJECTS = ["bpool", "bpool_capped", "bpool_checked", "mimalloc", "glibc", "jemalloc", "tcmalloc",
             "std_sync", "std_unsync", "boost_sync", "boost_unsync"]
 WORKLOADS = ["churn_1k", "churn_64k", "buffer_32k", "buffer_1m", "handoff", "threads_churn",
              "pmr_vector", "pmr_string", "pmr_map", "string_appends", "buffer_writes"]
 REFERENCE = "mimalloc"
+CHECKED = "bpool_checked"  # bpool built with BPOOL_CHECKED=ON (bpool_bench_checked)
 MIB = 1 << 20
 
 

@@ -1,5 +1,7 @@
 # ctest bench_report_smoke: a tiny run of the whole pipeline (suite, burst, report.py), so that the
-# report cannot rot. Variables: BENCH, BURST (the binaries), PYTHON, REPORT (report.py), DIR.
+# report cannot rot: it must write report.md with its sections and print its summary. Variables:
+# BENCH, BURST (the binaries), BENCH_CHECKED (bpool_bench_checked; optional), PYTHON, REPORT
+# (report.py), DIR.
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}/raw")
 
@@ -15,10 +17,40 @@ endfunction()
 run_step("${BENCH}" --benchmark_min_time=0.001 --benchmark_repetitions=2
   "--benchmark_filter=^(churn_1k|threads_churn)/"
   "--benchmark_out=${DIR}/raw/bench_main_smoke.json" --benchmark_out_format=json)
+if(BENCH_CHECKED)
+  run_step("${BENCH_CHECKED}" --benchmark_min_time=0.001 --benchmark_repetitions=2
+    "--benchmark_filter=^churn_1k/"
+    "--benchmark_out=${DIR}/raw/bench_checked_smoke.json" --benchmark_out_format=json)
+endif()
 run_step("${BURST}" --subject=bpool_capped --connections=300 --capacity-mib=2 --hold-ms=2
   "--trace=${DIR}/raw/burst_bpool_capped.dat" --check)
 file(WRITE "${DIR}/raw/burst_bpool_capped.json" "${step_output}")
 run_step("${PYTHON}" "${REPORT}" "${DIR}" --command smoke --mode quick)
+set(summary "${step_output}")
 if(NOT EXISTS "${DIR}/report.md")
   message(FATAL_ERROR "report.py wrote no report.md")
 endif()
+file(READ "${DIR}/report.md" report)
+
+# expect(<text> <what> <string>): fails the test unless <string> occurs in <text>.
+function(expect text what string)
+  string(FIND "${text}" "${string}" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "report.py: ${what} lacks \"${string}\"\n--- ${what}:\n${text}")
+  endif()
+endfunction()
+foreach(s IN ITEMS
+    "# bpool benchmark report" "- **Machine**:" "- **Compiler**:"
+    "## Targets" "| target | verdict | measured |" "capped within 10 % of uncapped"
+    "## All workloads: ns/op (ratio to mimalloc)" "| workload | bpool | bpool_capped |"
+    "| churn_1k |" "## Thread scaling (threads_churn)" "## The burst" "| bpool_capped |"
+    "## Per workload" "## How this was measured")
+  expect("${report}" report.md "${s}")
+endforeach()
+if(BENCH_CHECKED)
+  expect("${report}" report.md "## The checked build: checking on vs off")
+  expect("${summary}" "report.py's output" "== checked build")
+endif()
+foreach(s IN ITEMS "== summary: ns/op" "== targets" "report: ")
+  expect("${summary}" "report.py's output" "${s}")
+endforeach()

@@ -1,4 +1,5 @@
-// Compiled twice: plain, and with BPOOL_BENCH_MIMALLOC for the binaries that link mimalloc.
+// Compiled three times: plain, with BPOOL_BENCH_MIMALLOC for the binaries that link mimalloc, and
+// with BPOOL_BENCH_CHECKED for bpool_bench_checked (linked with bpool built with BPOOL_CHECKED=1).
 #include "subjects.hpp"
 
 #include <utility>
@@ -28,8 +29,8 @@ instance owning(std::unique_ptr<Resource> resource) {
     return i;
 }
 
-/// An instance of a process-wide resource.
-instance shared(std::pmr::memory_resource* resource) {
+/// An instance of a process-wide resource (unused in bpool_bench_checked).
+[[maybe_unused]] instance shared(std::pmr::memory_resource* resource) {
     instance i;
     i.resource = resource;
     return i;
@@ -40,6 +41,9 @@ std::vector<subject> make_subjects() {
 #if BPOOL_BENCH_MIMALLOC
     list.push_back(
         {"mimalloc", true, [] { return shared(&bpool::mimalloc_resource::instance()); }});
+#elif BPOOL_BENCH_CHECKED
+    // The "bpool" subject with checking on: the same default options, a checked library.
+    list.push_back({"bpool_checked", true, [] { return make_bpool({}); }});
 #else
     list.push_back({"bpool", true, [] { return make_bpool({}); }});
     list.push_back(

@@ -9,15 +9,20 @@ install(TARGETS bpool EXPORT bpoolTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" "${PROJECT_SOURCE_DIR}/adapters/include/"
-  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp")
-foreach(_adapter IN ITEMS bpool_boost bpool_mimalloc)
-  if(TARGET ${_adapter})
-    install(TARGETS ${_adapter} EXPORT bpoolTargets
+# The headers of the optional adapters (adapters/include/bpool/adapters/<name>.hpp for the target
+# bpool_<name>) are installed only with their target: without it they could not be used.
+set(_bpool_skipped_headers "")
+foreach(_adapter IN ITEMS boost mimalloc)
+  if(TARGET bpool_${_adapter})
+    install(TARGETS bpool_${_adapter} EXPORT bpoolTargets
       ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
       LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  else()
+    list(APPEND _bpool_skipped_headers PATTERN "adapters/${_adapter}.hpp" EXCLUDE)
   endif()
 endforeach()
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" "${PROJECT_SOURCE_DIR}/adapters/include/"
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp" ${_bpool_skipped_headers})
 
 install(EXPORT bpoolTargets NAMESPACE bpool:: DESTINATION ${BPOOL_CMAKE_DIR})
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/bpoolConfig.cmake.in"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/test, scripts/bench and scripts/fuzz: the Debian packages bpool needs and the step
 # that installs the missing ones. Sourced, not run.
 
@@ -14,11 +15,11 @@ BPOOL_PACKAGES=(
 
 # bpool_missing_packages: prints the packages of BPOOL_PACKAGES that dpkg does not list as installed.
 bpool_missing_packages() {
-    local pkg
+    local pkg status
     for pkg in "${BPOOL_PACKAGES[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-            echo "$pkg"
-        fi
+        # No pipe into grep -q: under pipefail, dpkg-query killed by SIGPIPE would read as missing.
+        status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+        [[ "$status" == *"install ok installed"* ]] || echo "$pkg"
     done
 }
 

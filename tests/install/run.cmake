@@ -1,6 +1,8 @@
 # Installs the bpool build in BPOOL_BINARY_DIR into a fresh prefix, then configures, builds and runs
-# the consumer project against it with find_package(bpool CONFIG REQUIRED).
+# the consumer project against it with find_package(bpool CONFIG REQUIRED). ADAPTERS: the optional
+# adapter targets of that build (mimalloc, boost), which the consumer then requires and links.
 file(REMOVE_RECURSE "${WORK_DIR}")
+string(REPLACE "," ";" ADAPTERS "${ADAPTERS}")  # a comma list on the command line
 set(prefix "${WORK_DIR}/prefix")
 
 execute_process(COMMAND "${CMAKE_COMMAND}" --install "${BPOOL_BINARY_DIR}" --prefix "${prefix}"
@@ -17,7 +19,7 @@ if(SANITIZER)
 endif()
 execute_process(COMMAND "${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/build"
     -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}"
-    "-DCMAKE_CXX_FLAGS=${flags}"
+    "-DCMAKE_CXX_FLAGS=${flags}" "-DCONSUMER_EXPECT=${ADAPTERS}"
   RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "configuring the consumer failed")

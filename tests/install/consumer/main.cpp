@@ -1,8 +1,18 @@
-// A project that found bpool with find_package(bpool CONFIG REQUIRED).
+// A project that found bpool with find_package(bpool CONFIG REQUIRED), and links bpool::mimalloc
+// and bpool::boost when the installed package has them (CMakeLists.txt defines CONSUMER_HAS_*).
 #include <memory_resource>
 #include <vector>
 
 #include <bpool/bpool.hpp>
+
+#if CONSUMER_HAS_MIMALLOC
+#include <bpool/adapters/mimalloc.hpp>
+#endif
+#if CONSUMER_HAS_BOOST
+#include <bpool/adapters/boost.hpp>
+
+#include <boost/container/pmr/vector.hpp>
+#endif
 
 int main() {
     bpool::pool_resource pool(bpool::pool_options{.capacity = 1 << 20});
@@ -12,5 +22,26 @@ int main() {
             v.push_back(i);
         if (v[999] != 999 || pool.live_bytes() == 0) return 1;
     }
-    return pool.live_bytes() == 0 ? 0 : 2;
+    if (pool.live_bytes() != 0) return 2;
+#if CONSUMER_HAS_MIMALLOC
+    {
+        // A pool over mimalloc.
+        bpool::pool_resource over_mimalloc(bpool::pool_options{},
+                                           &bpool::mimalloc_resource::instance());
+        std::pmr::vector<int> v(1000, 7, &over_mimalloc);
+        if (v[999] != 7 || over_mimalloc.live_bytes() == 0) return 3;
+    }
+#endif
+#if CONSUMER_HAS_BOOST
+    {
+        // A Boost.Container pmr container drawing from the pool.
+        bpool::boost_resource boost_res(pool);
+        boost::container::pmr::vector<int> v(&boost_res);
+        for (int i = 0; i < 1000; ++i)
+            v.push_back(i);
+        if (v[999] != 999 || pool.live_bytes() == 0) return 4;
+    }
+    if (pool.live_bytes() != 0) return 5;
+#endif
+    return 0;
 }
