@@ -41,6 +41,12 @@ constexpr amount amount_of(const class_info& k) noexcept {
     return {k.size, 1};
 }
 
+// Blocks moved between a bin and the central list at once: half the bin's limit, at most the
+// class's batch, at least one.
+std::uint32_t transfer_batch(const bin& b, const class_info& k) noexcept {
+    return std::clamp<std::uint32_t>(b.limit / 2, 1, k.batch);
+}
+
 // Size of a direct block: the request rounded up to 16 bytes, at least 16 (a request of 0 bytes
 // still gets a unique block); 0 if the rounding overflows.
 constexpr std::size_t direct_size(std::size_t bytes) noexcept {
@@ -83,7 +89,9 @@ pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* ups
       options_(options),
       upstream_(upstream),
       largest_class_(size_to_class(options.largest_pooled_block)),
-      budget_(flags_, options_) {
+      budget_(flags_, options_),
+      cache_share_(static_cast<std::int64_t>(options_.max_cached_bytes / 2)),
+      cache_room_(cache_share_) {
     budget_.set_limits(options.capacity, options.max_live_blocks);
     budget_.set_live_reader(
         [](const void* self) noexcept { return static_cast<const pool_core*>(self)->live_bytes(); },
@@ -183,11 +191,11 @@ void pool_core::detach(thread_cache* tc) noexcept {
         std::lock_guard lock(registry_mutex_);
         if (tc->listed_) {
             for (unsigned c = 0; c <= largest_class_; ++c) {
-                bin& b = tc->bin_of(c);
-                if (b.head) put_central(c, tc->drain(c));
+                const bin& b = tc->bin_of(c);
                 retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
                 retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
             }
+            release_bins(tc);
             credit = return_credit(tc, {});
             if (tc->prev_)
                 tc->prev_->next_ = tc->next_;
@@ -344,8 +352,9 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
         throw_refused(result, bytes, waited);
     }
     if (tc->bin_of(c).head == nullptr) {
+        tune(tc, c);
         try {
-            tc->fill(c, central_[c].take(k, k.batch, upstream_, totals_));
+            tc->fill(c, central_[c].take(k, transfer_batch(tc->bin_of(c), k), upstream_, totals_));
         } catch (...) {
             // The credit stays with the cache unless others need it now; nothing else changed.
             const amount back = excess_credit(tc);
@@ -486,17 +495,67 @@ bool pool_core::deallocate_direct(void* p) noexcept {
 
 std::size_t pool_core::put_central(unsigned c, block_list blocks) noexcept {
     const class_info& k = classes[c];
-    // Idle memory stays under max_cached_bytes. (Bounding it by the live bytes too, e.g. a quarter
-    // of them plus 1 MiB, was measured: held/peak-live 1.44 -> 1.34 in the 8 B-64 KiB churn, but
+    // Idle memory stays under max_cached_bytes: what the thread caches have reserved of their
+    // allowance counts against it too. (Bounding it by the live bytes as well, e.g. a quarter of
+    // them plus 1 MiB, was measured: held/peak-live 1.44 -> 1.34 in the 8 B-64 KiB churn, but
     // 13.7 -> 19.7 ns/op there and 32 -> 38 us for pmr_map, as busy classes gave blocks back to
     // upstream because idle ones held the bound.)
+    const auto reserved =
+        static_cast<std::size_t>(cache_share_ - cache_room_.load(std::memory_order_relaxed));
     const bool over =
-        totals_.idle_bytes.load(std::memory_order_relaxed) > options_.max_cached_bytes;
+        totals_.idle_bytes.load(std::memory_order_relaxed) + reserved > options_.max_cached_bytes;
     return central_[c].put(k, blocks, over ? 0 : central_keep(k), upstream_, totals_);
 }
 
 void pool_core::flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept {
     put_central(c, tc->take_front(c, n));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bin sizes (thread_cache.hpp): tuned at each refill and flush, reserved from the allowance
+// ---------------------------------------------------------------------------------------------
+
+void pool_core::tune(thread_cache* tc, unsigned c) noexcept {
+    const class_info& k = classes[c];
+    const bin& b = tc->bin_of(c);
+    bin_tuning& t = tc->tuning_of(c);
+    const std::uint64_t ops =
+        b.allocs.load(std::memory_order_relaxed) + b.frees.load(std::memory_order_relaxed);
+    t.interval = (3 * t.interval + (ops - t.mark)) / 4;
+    t.mark = ops;
+    const std::uint64_t moved = t.interval * k.size;
+    if (moved < bin_grow_bytes && b.limit < k.cache_limit) {
+        set_limit(tc, c, std::min<std::uint32_t>(k.cache_limit, std::max(2u, 2 * b.limit)));
+    } else if (moved > bin_shrink_bytes && b.limit > 2) {
+        set_limit(tc, c, b.limit / 2);
+    }
+}
+
+bool pool_core::set_limit(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept {
+    bin& b = tc->bin_of(c);
+    const std::int64_t delta =
+        (static_cast<std::int64_t>(limit) - static_cast<std::int64_t>(b.limit)) *
+        static_cast<std::int64_t>(classes[c].size);
+    if (delta > 0) {
+        // Reserve first: the allowance is shared, and its total bounds every cache's idle bytes.
+        std::int64_t room = cache_room_.load(std::memory_order_relaxed);
+        do {
+            if (room < delta) return false;
+        } while (!cache_room_.compare_exchange_weak(room, room - delta, std::memory_order_relaxed));
+    } else {
+        const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+        if (count > limit) flush(tc, c, count - limit);
+        cache_room_.fetch_add(-delta, std::memory_order_relaxed);
+    }
+    b.limit = limit;
+    tc->reserved_ += delta;
+    return true;
+}
+
+void pool_core::release_bins(thread_cache* tc) noexcept {
+    for (unsigned c = 0; c <= largest_class_; ++c)
+        if (tc->bin_of(c).limit != 0) set_limit(tc, c, 0);
+    BPOOL_ASSERT(tc->reserved_ == 0);
 }
 
 void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept {
@@ -515,8 +574,19 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
         tc->set_credit(tc->credit() + amount_of(k));
         give_back = return_credit(tc, {});
     } else {
-        if (b.count.load(std::memory_order_relaxed) >= b.limit) flush(tc, c, k.batch);
-        tc->push_freed(c, p);
+        if (b.count.load(std::memory_order_relaxed) >= b.limit) {
+            tune(tc, c);
+            if (b.count.load(std::memory_order_relaxed) >= b.limit)
+                flush(tc, c, transfer_batch(b, k));
+        }
+        if (b.limit != 0) {
+            tc->push_freed(c, p);
+        } else {  // no room reserved for this class: the block goes where any thread finds it
+            block_list one;
+            one.push(p);
+            put_central(c, one);
+            bump(b.frees, std::uint64_t{1});
+        }
         tc->set_credit(tc->credit() + amount_of(k));
         give_back = excess_credit(tc);
     }
@@ -651,6 +721,7 @@ pool_stats pool_core::stats() const {
     s.bypass_live_blocks = d.bypass_blocks;
     // The sampled peak lags what caches have not settled yet; the live total is a floor for it.
     s.peak_live_bytes = std::max(budget_.peak_live(), s.live_bytes);
+    s.thread_cached_bytes = thread_cached;
     s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
     s.upstream_bytes = upstream_.held();
     s.peak_upstream_bytes = upstream_.peak();
@@ -659,17 +730,16 @@ pool_stats pool_core::stats() const {
 }
 
 std::size_t pool_core::trim() {
-    std::size_t released = 0;
+    const std::size_t before = upstream_.held();
     {
         std::lock_guard lock(registry_mutex_);
-        quiesce_locked([&](thread_cache& tc) {
-            for (unsigned c = 0; c <= largest_class_; ++c)
-                if (tc.bin_of(c).head != nullptr) released += put_central(c, tc.drain(c));
-        });
+        // Every bin starts afresh at limit 0, its allowance back in the pool's share.
+        quiesce_locked([&](thread_cache& tc) { release_bins(&tc); });
     }
     for (unsigned c = 0; c <= largest_class_; ++c)
-        released += central_[c].trim(classes[c], upstream_, totals_);
-    return released;
+        central_[c].trim(classes[c], upstream_, totals_);
+    const std::size_t after = upstream_.held();
+    return before > after ? before - after : 0;  // others may allocate meanwhile
 }
 
 void pool_core::set_limits(std::size_t bytes, std::size_t blocks) {

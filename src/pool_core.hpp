@@ -119,6 +119,13 @@ class pool_core final : public reclaimer {
     void deallocate_uncached(unsigned c, void* p) noexcept;
 
     void flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept;
+    /// Adapts bin `c`'s limit to its use, at one of its refills or flushes (thread_cache.hpp).
+    void tune(thread_cache* tc, unsigned c) noexcept;
+    /// Sets bin `c`'s limit, reserving the difference from the allowance or giving it back (and
+    /// flushing blocks beyond the new limit). Returns false, changing nothing, if no room is left.
+    bool set_limit(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept;
+    /// Empties every bin of the cache and gives its whole reservation back.
+    void release_bins(thread_cache* tc) noexcept;
     std::size_t put_central(unsigned c, block_list blocks) noexcept;
     amount return_credit(thread_cache* tc, amount keep) noexcept;
     /// Takes out the credit the cache must hand back after an operation (the caller gives it to
@@ -134,6 +141,9 @@ class pool_core final : public reclaimer {
     const unsigned largest_class_;
     budget budget_;
     central_totals totals_;
+    // The thread caches' allowance: half of max_cached_bytes, and what of it no cache reserves.
+    const std::int64_t cache_share_;
+    std::atomic<std::int64_t> cache_room_;
     central_list central_[class_count];
     direct_registry direct_{flags_, flag_bypass};
     checked_registry checked_;

@@ -4,6 +4,7 @@
 // thread cache and the central list at once, and how many a thread cache keeps.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -68,8 +69,9 @@ struct class_info {
                                  ///< `size`) in multi-block classes, else single_block_align.
     std::uint32_t chunk_blocks;  ///< Blocks per chunk (1: each block is its own chunk).
     std::uint32_t chunk_align;   ///< Alignment of a chunk (power of two >= its size).
-    std::uint16_t batch;         ///< Blocks moved between a thread cache and central at once.
-    std::uint16_t cache_limit;   ///< Most blocks a thread cache keeps of this class.
+    std::uint16_t batch;         ///< Most blocks moved between a thread cache and central at once.
+    std::uint16_t cache_limit;   ///< Most blocks a thread cache may keep of this class (its bin
+                                 ///< limit adapts below this: thread_cache.hpp, "Bin sizes").
 };
 
 constexpr std::size_t clamp_size(std::size_t v, std::size_t lo, std::size_t hi) noexcept {
@@ -92,9 +94,11 @@ constexpr class_info make_class_info(unsigned c) noexcept {
         info.chunk_blocks = 1;
         info.chunk_align = info.align;
     }
-    // Batches of about 8 KiB (2..32 blocks), one block from 64 KiB up; a thread keeps two batches.
+    // Batches of at most about 8 KiB (2..32 blocks), one block from 64 KiB up. A bin may grow to
+    // 64 KiB of blocks (at least two batches) when its thread needs that many.
     info.batch = static_cast<std::uint16_t>(size >= 65536 ? 1 : clamp_size(8192 / size, 2, 32));
-    info.cache_limit = static_cast<std::uint16_t>(2 * info.batch);
+    info.cache_limit =
+        static_cast<std::uint16_t>(std::max<std::size_t>(2u * info.batch, 65536 / size));
     return info;
 }
 

@@ -11,10 +11,7 @@ namespace bpool::detail {
 
 constinit thread_local thread_slots tls_slots;
 
-thread_cache::thread_cache(pool_core* core) noexcept : core_(core) {
-    for (unsigned c = 0; c < class_count; ++c)
-        bins_[c].limit = classes[c].cache_limit;
-}
+thread_cache::thread_cache(pool_core* core) noexcept : core_(core) {}
 
 void thread_cache::wait_idle() const noexcept {
     // The owner's operation is a few dozen instructions, unless it was preempted: spin briefly,

@@ -39,6 +39,19 @@
 // keeping its credit) is caught too. Credit is spent in the operation that leased it: a request
 // paced above the soft threshold sleeps before it leases, never holding credit while it sleeps.
 //
+// Bin sizes. Each bin's limit (the blocks it may hold) adapts to how its thread uses the class, on
+// the slow path only: at every refill or flush of the bin, the number of operations since its
+// previous one is smoothed; while that interval moves fewer than bin_grow_bytes the limit doubles
+// (up to the class's cache_limit), past bin_shrink_bytes it halves. A batch is half the limit (at
+// most the class's batch). So a thread that builds and tears down a 1000-node map soon keeps all
+// its nodes, while a class whose use only drifts around a level keeps a few blocks: a bin walked
+// at random empties or fills about every (limit/2)^2 operations, a bin filled and emptied in runs
+// every limit/2. Every block a bin may hold is reserved from the pool's cache allowance (half of
+// max_cached_bytes, shared by all threads) before the limit grows, and given back when it shrinks,
+// when the thread exits and on trim(); a bin whose growth finds no allowance keeps its limit, and
+// a bin at limit 0 passes every block to the central list. So the idle blocks of all thread caches
+// together never exceed the allowance, and the fast path still checks only its bin's limit.
+//
 // Thread exit. A thread_local hook walks the thread's slots: for each cache still listed in its
 // pool's registry (checked under the registry lock; the destructor unlists every cache of a pool
 // before it frees the pool's memory) the bins go to the central lists, the credit back to the
@@ -90,6 +103,18 @@ struct amount {
         return {a.bytes - b.bytes, a.blocks - b.blocks};
     }
     [[nodiscard]] constexpr bool zero() const noexcept { return bytes == 0 && blocks == 0; }
+};
+
+/// The bytes a bin's smoothed refill/flush interval moves, below which its limit doubles and above
+/// which it halves (see "Bin sizes").
+inline constexpr std::uint64_t bin_grow_bytes = 32 << 10;
+inline constexpr std::uint64_t bin_shrink_bytes = 16 * bin_grow_bytes;
+
+/// The slow path's record of one bin (owner only): operations at its last refill or flush, and the
+/// smoothed number of operations between two of them.
+struct bin_tuning {
+    std::uint64_t mark = 0;
+    std::uint64_t interval = 0;
 };
 
 /// One size class in a thread cache. The free list is owner-only; the counters are atomics only
@@ -204,6 +229,8 @@ class alignas(64) thread_cache {
     void push_freed(unsigned c, void* p) noexcept;
     /// Idle bytes in the bins (a reader's snapshot).
     [[nodiscard]] std::size_t cached_bytes() const noexcept;
+    /// The slow path's record of bin `c` (owner / quiescer).
+    bin_tuning& tuning_of(unsigned c) noexcept { return tuning_[c]; }
 
   private:
     // Hot: the first cache line holds everything the fast paths touch besides the bin.
@@ -217,8 +244,12 @@ class alignas(64) thread_cache {
 
   private:
     bin bins_[class_count];
+    bin_tuning tuning_[class_count];
 
   public:
+    /// Bytes of the pool's cache allowance reserved by this cache: the sum over its bins of
+    /// limit x block size (owner / quiescer).
+    std::int64_t reserved_ = 0;
     /// Net credit leased from the budget and not returned (owner / quiescer).
     amount leased_{};
     /// Live bytes this cache last published to the budget's sampled total.

@@ -171,6 +171,86 @@ TEST(ThreadCache, ProducerConsumerFreesStayBounded) {
     EXPECT_LT(pool.stats().peak_upstream_bytes, 2u << 20);
 }
 
+TEST(ThreadCache, ABinGrowsToHoldWhatItsThreadBuildsAndTearsDown) {
+    pool_resource pool;
+    std::vector<void*> nodes(1000);
+    for (int round = 0; round < 20; ++round) {
+        for (void*& p : nodes)
+            p = pool.allocate(48);
+        for (void* p : nodes)
+            pool.deallocate(p, 48);
+    }
+    const pool_stats s = pool.stats();
+    EXPECT_GE(s.thread_cached_bytes, 1000u * 48) << "the next round is served from the bin alone";
+    EXPECT_LE(s.thread_cached_bytes, 64u << 10) << "a bin holds at most 64 KiB";
+    pool.trim();
+    EXPECT_EQ(pool.stats().thread_cached_bytes, 0u);
+}
+
+TEST(ThreadCache, ABinWalkedAtRandomStaysSmall) {
+    // Blocks of 1 KiB whose count drifts at random around 40: the bin keeps a few of them, not the
+    // 64 KiB it may grow to when a thread needs them in bulk.
+    pool_resource pool;
+    std::vector<void*> live;
+    std::mt19937 rng(3);
+    for (int i = 0; i < 40; ++i)
+        live.push_back(pool.allocate(1024));
+    for (int i = 0; i < 200000; ++i) {
+        if (rng() % 2 == 0 || live.empty()) {
+            live.push_back(pool.allocate(1024));
+        } else {
+            pool.deallocate(live.back(), 1024);
+            live.pop_back();
+        }
+        if (live.size() > 60) {  // keep the walk around 40 +- 20
+            pool.deallocate(live.back(), 1024);
+            live.pop_back();
+        }
+    }
+    EXPECT_LE(pool.stats().thread_cached_bytes, 32u << 10);
+    for (void* p : live)
+        pool.deallocate(p, 1024);
+}
+
+TEST(ThreadCache, IdleMemoryOfAllThreadsStaysUnderMaxCachedBytes) {
+    // Sixteen threads each build up and tear down a working set of small and large blocks, then
+    // stay alive holding their caches: idle memory, theirs and the central lists' together, stays
+    // under the pool's bound (but for the uncarved tails of chunks, at most one chunk per class).
+    constexpr std::size_t bound = 1 << 20;
+    counting_resource upstream;
+    pool_resource pool({.max_cached_bytes = bound}, &upstream);
+    constexpr int threads = 16;
+    const std::size_t sizes[] = {48, 640, 4096, 40000};
+    std::latch built(threads + 1), checked(1);
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+        workers.emplace_back([&] {
+            std::vector<std::pair<void*, std::size_t>> mine;
+            for (int round = 0; round < 10; ++round) {
+                for (const std::size_t n : sizes)
+                    for (int i = 0; i < 100; ++i)
+                        mine.emplace_back(pool.allocate(n), n);
+                for (auto [p, n] : mine)
+                    pool.deallocate(p, n);
+                mine.clear();
+            }
+            built.arrive_and_wait();
+            checked.wait();
+        });
+    }
+    built.arrive_and_wait();
+    const pool_stats s = pool.stats();
+    EXPECT_EQ(s.live_bytes, 0u);
+    EXPECT_LE(s.thread_cached_bytes, bound / 2) << "the thread caches' share";
+    EXPECT_LE(s.cached_bytes, bound + 3 * (64u << 10)) << "caches and central lists together";
+    EXPECT_LE(upstream.live_bytes(), bound + 3 * (64u << 10));
+    checked.count_down();
+    for (auto& w : workers)
+        w.join();
+    pool.trim();
+    EXPECT_EQ(upstream.live_bytes(), 0u);
+}
+
 TEST(ThreadCache, TrimWhileOtherThreadsChurn) {
     counting_resource upstream;
     pool_resource pool({}, &upstream);

@@ -57,8 +57,8 @@ struct pool_options {
     std::size_t largest_pooled_block = std::size_t{1} << 20;
 
     /// Upper bound on idle memory kept by the pool (thread caches, central lists, free blocks in
-    /// chunks); beyond it, memory goes back to upstream. 0 selects the default, 8 MiB (see the
-    /// README's "Retention").
+    /// chunks); beyond it, memory goes back to upstream. Half of it is the allowance all thread
+    /// caches share. 0 selects the default, 8 MiB (see the README's "Retention").
     std::size_t max_cached_bytes = 0;
 
     /// Hard limit on live bytes (blocks handed out and not yet given back, counted at their block

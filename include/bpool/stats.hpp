@@ -31,7 +31,8 @@ struct pool_stats {
                                       ///< settles its accounting with the pool (see README).
     std::size_t cached_bytes = 0;     ///< Idle bytes kept for reuse: thread caches, central lists,
                                       ///< free blocks in chunks.
-    std::size_t upstream_bytes = 0;   ///< Bytes currently held from the upstream resource.
+    std::size_t thread_cached_bytes = 0;  ///< The part of `cached_bytes` in thread caches.
+    std::size_t upstream_bytes = 0;       ///< Bytes currently held from the upstream resource.
     std::size_t peak_upstream_bytes = 0;  ///< Highest `upstream_bytes` since construction.
     std::size_t large_live_bytes = 0;     ///< Live bytes of requests above the size classes.
     std::size_t bypass_live_bytes = 0;   ///< Live bytes served by the `bypass` policy (not pooled).
