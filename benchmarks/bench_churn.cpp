@@ -41,8 +41,9 @@ const churn_plan& thread_plan(int thread) {
 void report_memory(benchmark::State& state, const bpool::pool_resource& pool,
                    const churn_plan& plan, std::uint64_t steps) {
     const bpool::pool_stats s = pool.stats();
-    const auto peak_live = static_cast<double>(
-        peak_live_bytes(plan, steps, [&pool](std::size_t n) { return pool.block_size(n); }));
+    const auto rounded = [&pool](std::size_t n) { return pool.block_size(n); };
+    const auto peak_live = static_cast<double>(peak_live_bytes(plan, steps, rounded));
+    const auto floor = static_cast<double>(class_peaks_bytes(plan, steps, rounded));
     const auto held = static_cast<double>(s.upstream_bytes);
     const auto peak_held = static_cast<double>(s.peak_upstream_bytes);
     state.counters["peak_live"] = peak_live;
@@ -52,6 +53,7 @@ void report_memory(benchmark::State& state, const bpool::pool_resource& pool,
     state.counters["peak_held"] = peak_held;
     state.counters["held_ratio"] = held / peak_live;
     state.counters["peak_held_ratio"] = peak_held / peak_live;
+    state.counters["class_floor_ratio"] = floor / peak_live;
 }
 
 void churn(benchmark::State& state, const subject& s, const churn_plan& plan) {

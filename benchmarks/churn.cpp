@@ -51,6 +51,39 @@ std::size_t peak_live_bytes(const churn_plan& plan, std::uint64_t steps,
     return peak;
 }
 
+std::size_t class_peaks_bytes(const churn_plan& plan, std::uint64_t steps,
+                              const std::function<std::size_t(std::size_t)>& rounded) {
+    // Block sizes are few (size classes): number them once, then count live blocks per number.
+    std::vector<std::size_t> sizes;
+    for (const auto* list : {&plan.initial, &plan.sizes})
+        for (const std::uint32_t n : *list)
+            sizes.push_back(rounded(n));
+    std::sort(sizes.begin(), sizes.end());
+    sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+    auto index = [&](std::uint32_t n) {
+        return static_cast<std::size_t>(std::lower_bound(sizes.begin(), sizes.end(), rounded(n)) -
+                                        sizes.begin());
+    };
+    std::vector<std::size_t> next(plan.sizes.size());
+    std::transform(plan.sizes.begin(), plan.sizes.end(), next.begin(), index);
+    std::vector<std::size_t> slot(plan.initial.size());
+    std::transform(plan.initial.begin(), plan.initial.end(), slot.begin(), index);
+    std::vector<std::size_t> live(sizes.size()), peak(sizes.size());
+    for (const std::size_t c : slot)
+        peak[c] = ++live[c];
+    for (std::uint64_t k = 0; k < steps; ++k) {
+        const std::size_t i = k & (churn_plan::steps - 1);
+        std::size_t& s = slot[plan.slots[i]];
+        --live[s];
+        s = next[i];
+        peak[s] = std::max(peak[s], ++live[s]);
+    }
+    std::size_t total = 0;
+    for (std::size_t c = 0; c < sizes.size(); ++c)
+        total += sizes[c] * peak[c];
+    return total;
+}
+
 live_set::live_set(std::pmr::memory_resource& resource, const churn_plan& plan)
     : resource_(resource), plan_(plan) {
     blocks_.reserve(plan.initial.size());

@@ -42,6 +42,13 @@ struct churn_plan {
 [[nodiscard]] std::size_t peak_live_bytes(const churn_plan& plan, std::uint64_t steps,
                                           const std::function<std::size_t(std::size_t)>& rounded);
 
+/// Returns the sum over block sizes (`rounded(size)`) of the highest number of live blocks of that
+/// size, times the size, over the same steps: what any allocator that keeps freed blocks per size
+/// class for reuse in that class must hold at least, since each class reaches its own peak at its
+/// own moment. With a pool's `block_size` as `rounded`, the floor of that pool's held bytes.
+[[nodiscard]] std::size_t class_peaks_bytes(const churn_plan& plan, std::uint64_t steps,
+                                            const std::function<std::size_t(std::size_t)>& rounded);
+
 /// A churn's live set, allocated from one resource. Not thread-safe: one per thread.
 class live_set {
   public:

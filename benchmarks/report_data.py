@@ -56,7 +56,8 @@ def ns_of(entry):
 
 
 COUNTER_KEYS = ("peak_live", "pool_peak_live", "cached", "held", "peak_held", "held_ratio",
-                "peak_held_ratio", "wake_median_us", "wake_p99_us", "wake_max_us")
+                "peak_held_ratio", "class_floor_ratio", "wake_median_us", "wake_p99_us",
+                "wake_max_us")
 # Workloads reported in their own section rather than as ns/op against the peers.
 SEPARATE = ("wait_wake",)
 
