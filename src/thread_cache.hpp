@@ -27,7 +27,10 @@
 // for it to end (acquire; the owner's release publishes its writes), or begins after it, and then
 // sees the flag and goes to the slow path, where it waits on the registry lock until the quiescer
 // is done. Owners never take the registry lock while `in_op == 1`, so the wait cannot deadlock, and
-// the slow path drops `in_op` before any blocking wait (capacity waits, pacing sleeps).
+// the slow path drops `in_op` before any blocking wait (capacity waits, pacing sleeps). Refills
+// and flushes do call upstream inside an operation (a central list taking a new chunk, or giving
+// an empty one back): a quiescer then waits for that call, so an upstream that blocks (another
+// capped pool, say) delays trim, capacity changes and reclaims of this pool meanwhile.
 //
 // Caps are enforced where credit is granted (budget, slow path): the fast path only spends credit
 // it already holds. While requests wait (`flag_pressure`) or usage is above the soft threshold
