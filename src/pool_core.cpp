@@ -151,6 +151,8 @@ thread_cache* pool_core::cache_for_thread() noexcept {
         if (caches_) caches_->prev_ = tc;
         caches_ = tc;
         tc->listed_ = true;
+        cache_count_.fetch_add(1, std::memory_order_relaxed);
+        registrations_.fetch_add(1, std::memory_order_relaxed);
     }
     slot->cache = tc;
     slot->gen = gen_;
@@ -203,6 +205,7 @@ void pool_core::detach(thread_cache* tc) noexcept {
                 caches_ = tc->next_;
             if (tc->next_) tc->next_->prev_ = tc->prev_;
             tc->listed_ = false;
+            cache_count_.fetch_sub(1, std::memory_order_relaxed);
         }
     }
     if (!credit.zero()) budget_.give(credit);
@@ -367,6 +370,7 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
     void* p = tc->pop(c);
     tc->set_credit(tc->credit() - amount_of(k));
     tc->leave();
+    if (BPOOL_UNLIKELY(tc->wants_room_)) rebalance(tc);
     track::block_live(p, k.size);
     return p;
 }
@@ -507,8 +511,8 @@ std::size_t pool_core::put_central(unsigned c, block_list blocks) noexcept {
     return central_[c].put(k, blocks, over ? 0 : central_keep(k), upstream_, totals_);
 }
 
-void pool_core::flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept {
-    put_central(c, tc->take_front(c, n));
+std::size_t pool_core::flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept {
+    return put_central(c, tc->take_front(c, n));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,41 +525,86 @@ void pool_core::tune(thread_cache* tc, unsigned c) noexcept {
     bin_tuning& t = tc->tuning_of(c);
     const std::uint64_t ops =
         b.allocs.load(std::memory_order_relaxed) + b.frees.load(std::memory_order_relaxed);
-    t.interval = (3 * t.interval + (ops - t.mark)) / 4;
+    // Each operation weighs its block size, but at most 4 KiB: caching a few large blocks a thread
+    // reuses at once (a 1 MiB buffer taken and put back) is worth their room.
+    t.moved = (3 * t.moved + (ops - t.mark) * std::min<std::uint64_t>(k.size, 4096)) / 4;
     t.mark = ops;
-    const std::uint64_t moved = t.interval * k.size;
-    if (moved < bin_grow_bytes && b.limit < k.cache_limit) {
-        set_limit(tc, c, std::min<std::uint32_t>(k.cache_limit, std::max(2u, 2 * b.limit)));
-    } else if (moved > bin_shrink_bytes && b.limit > 2) {
-        set_limit(tc, c, b.limit / 2);
+    if (tc->reserved_ > fair_share() && b.limit > 0) {
+        // More threads share the allowance than when this cache reserved its room: give some
+        // back, a bin at a time as each is used.
+        shrink_bin(tc, c, b.limit / 2);
+    } else if (t.moved < bin_grow_bytes && b.limit < k.cache_limit) {
+        grow_bin(tc, c, std::min<std::uint32_t>(k.cache_limit, std::max(2u, 2 * b.limit)));
+    } else if (t.moved > bin_shrink_bytes && b.limit > 0) {
+        shrink_bin(tc, c, b.limit / 2);
     }
 }
 
-bool pool_core::set_limit(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept {
+bool pool_core::grow_bin(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept {
     bin& b = tc->bin_of(c);
-    const std::int64_t delta =
-        (static_cast<std::int64_t>(limit) - static_cast<std::int64_t>(b.limit)) *
-        static_cast<std::int64_t>(classes[c].size);
-    if (delta > 0) {
-        // Reserve first: the allowance is shared, and its total bounds every cache's idle bytes.
-        std::int64_t room = cache_room_.load(std::memory_order_relaxed);
-        do {
-            if (room < delta) return false;
-        } while (!cache_room_.compare_exchange_weak(room, room - delta, std::memory_order_relaxed));
-    } else {
-        const std::uint32_t count = b.count.load(std::memory_order_relaxed);
-        if (count > limit) flush(tc, c, count - limit);
-        cache_room_.fetch_add(-delta, std::memory_order_relaxed);
-    }
+    const auto delta = static_cast<std::int64_t>(limit - b.limit) * classes[c].size;
+    // Reserve first: the allowance is shared, and its total bounds every cache's idle bytes. One
+    // cache takes at most an equal share of it, so that busy threads cannot starve the others.
+    if (tc->reserved_ + delta > fair_share()) return false;
+    std::int64_t room = cache_room_.load(std::memory_order_relaxed);
+    do {
+        if (room < delta) {
+            // Others hold the allowance: if some cache registered since the last rebalance, the
+            // older ones may hold more than their share now (and, busy on their fast paths,
+            // never notice). Ask for a rebalance once this operation is over.
+            tc->wants_room_ = registrations_.load(std::memory_order_relaxed) != rebalanced_at_;
+            return false;
+        }
+    } while (!cache_room_.compare_exchange_weak(room, room - delta, std::memory_order_relaxed));
     b.limit = limit;
     tc->reserved_ += delta;
     return true;
 }
 
-void pool_core::release_bins(thread_cache* tc) noexcept {
-    for (unsigned c = 0; c <= largest_class_; ++c)
-        if (tc->bin_of(c).limit != 0) set_limit(tc, c, 0);
+void pool_core::rebalance(thread_cache* self) noexcept {
+    self->wants_room_ = false;
+    std::lock_guard lock(registry_mutex_);
+    const std::uint64_t epoch = registrations_.load(std::memory_order_relaxed);
+    if (epoch == rebalanced_at_) return;  // another thread did it
+    rebalanced_at_ = epoch;
+    const std::int64_t fair = fair_share();
+    // Caches above their share halve their largest bins (by reserved bytes) until within it.
+    quiesce_locked([&](thread_cache& tc) {
+        while (tc.reserved_ > fair) {
+            unsigned widest = 0;
+            std::int64_t most = 0;
+            for (unsigned c = 0; c <= largest_class_; ++c) {
+                const std::int64_t r = std::int64_t{tc.bin_of(c).limit} * classes[c].size;
+                if (r > most) {
+                    most = r;
+                    widest = c;
+                }
+            }
+            shrink_bin(&tc, widest, tc.bin_of(widest).limit / 2);
+        }
+    });
+}
+
+std::size_t pool_core::shrink_bin(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept {
+    bin& b = tc->bin_of(c);
+    const auto delta = static_cast<std::int64_t>(b.limit - limit) * classes[c].size;
+    // The room goes back before the blocks beyond the new limit go to the central list, so that
+    // they are not counted twice against max_cached_bytes there.
+    cache_room_.fetch_add(delta, std::memory_order_relaxed);
+    tc->reserved_ -= delta;
+    b.limit = limit;
+    const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+    return count > limit ? flush(tc, c, count - limit) : 0;
+}
+
+std::size_t pool_core::release_bins(thread_cache* tc) noexcept {
+    std::size_t released = 0;
+    for (unsigned c = 0; c <= largest_class_; ++c) {
+        if (tc->bin_of(c).limit != 0) released += shrink_bin(tc, c, 0);
+        tc->tuning_of(c) = bin_tuning{};
+    }
     BPOOL_ASSERT(tc->reserved_ == 0);
+    return released;
 }
 
 void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept {
@@ -576,8 +625,8 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
     } else {
         if (b.count.load(std::memory_order_relaxed) >= b.limit) {
             tune(tc, c);
-            if (b.count.load(std::memory_order_relaxed) >= b.limit)
-                flush(tc, c, transfer_batch(b, k));
+            const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+            if (count != 0 && count >= b.limit) flush(tc, c, transfer_batch(b, k));
         }
         if (b.limit != 0) {
             tc->push_freed(c, p);
@@ -592,6 +641,7 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
     }
     tc->leave();
     if (!give_back.zero()) budget_.give(give_back);
+    if (BPOOL_UNLIKELY(tc->wants_room_)) rebalance(tc);
 }
 
 void pool_core::deallocate_uncached(unsigned c, void* p) noexcept {
@@ -730,16 +780,15 @@ pool_stats pool_core::stats() const {
 }
 
 std::size_t pool_core::trim() {
-    const std::size_t before = upstream_.held();
+    std::size_t released = 0;
     {
         std::lock_guard lock(registry_mutex_);
-        // Every bin starts afresh at limit 0, its allowance back in the pool's share.
-        quiesce_locked([&](thread_cache& tc) { release_bins(&tc); });
+        // Every bin starts afresh: limit 0, its allowance back in the pool's share.
+        quiesce_locked([&](thread_cache& tc) { released += release_bins(&tc); });
     }
     for (unsigned c = 0; c <= largest_class_; ++c)
-        central_[c].trim(classes[c], upstream_, totals_);
-    const std::size_t after = upstream_.held();
-    return before > after ? before - after : 0;  // others may allocate meanwhile
+        released += central_[c].trim(classes[c], upstream_, totals_);
+    return released;
 }
 
 void pool_core::set_limits(std::size_t bytes, std::size_t blocks) {

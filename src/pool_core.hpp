@@ -118,14 +118,24 @@ class pool_core final : public reclaimer {
     void deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept;
     void deallocate_uncached(unsigned c, void* p) noexcept;
 
-    void flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept;
+    /// Moves the first `n` blocks of bin `c` to the central list; returns the bytes that went on
+    /// to upstream.
+    std::size_t flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept;
     /// Adapts bin `c`'s limit to its use, at one of its refills or flushes (thread_cache.hpp).
     void tune(thread_cache* tc, unsigned c) noexcept;
-    /// Sets bin `c`'s limit, reserving the difference from the allowance or giving it back (and
-    /// flushing blocks beyond the new limit). Returns false, changing nothing, if no room is left.
-    bool set_limit(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept;
-    /// Empties every bin of the cache and gives its whole reservation back.
-    void release_bins(thread_cache* tc) noexcept;
+    /// Raises bin `c`'s limit to `limit`, reserving the difference from the allowance. Returns
+    /// false, changing nothing, if the allowance or the cache's share of it has no room.
+    bool grow_bin(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept;
+    /// Lowers bin `c`'s limit to `limit`, giving the difference back and flushing the blocks
+    /// beyond it; returns the bytes that went on to upstream.
+    std::size_t shrink_bin(thread_cache* tc, unsigned c, std::uint32_t limit) noexcept;
+    /// Empties every bin of the cache, gives its whole reservation back and forgets how its bins
+    /// were used; returns the bytes that went on to upstream.
+    std::size_t release_bins(thread_cache* tc) noexcept;
+    /// A bin of `self` found no room in the allowance while caches have registered since the
+    /// last rebalance: quiesces every cache and shrinks those above their share. Called outside
+    /// any operation.
+    void rebalance(thread_cache* self) noexcept;
     std::size_t put_central(unsigned c, block_list blocks) noexcept;
     amount return_credit(thread_cache* tc, amount keep) noexcept;
     /// Takes out the credit the cache must hand back after an operation (the caller gives it to
@@ -144,6 +154,14 @@ class pool_core final : public reclaimer {
     // The thread caches' allowance: half of max_cached_bytes, and what of it no cache reserves.
     const std::int64_t cache_share_;
     std::atomic<std::int64_t> cache_room_;
+    std::atomic<std::uint32_t> cache_count_{0};    // listed caches (changed under registry_mutex_)
+    std::atomic<std::uint64_t> registrations_{0};  // caches ever listed (same)
+    std::uint64_t rebalanced_at_ = 0;              // registrations_ at the last rebalance (same)
+    /// The most one cache may reserve: an equal part of the allowance.
+    [[nodiscard]] std::int64_t fair_share() const noexcept {
+        return cache_share_ /
+               std::max<std::uint32_t>(1, cache_count_.load(std::memory_order_relaxed));
+    }
     central_list central_[class_count];
     direct_registry direct_{flags_, flag_bypass};
     checked_registry checked_;

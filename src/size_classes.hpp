@@ -22,6 +22,9 @@ inline constexpr unsigned no_class = 0xff;
 /// single large request never pulls more from upstream than its own class size.
 inline constexpr std::size_t max_multi_block_size = 16 * 1024;
 
+/// The most a thread cache's bin may hold of one class (or one block of the classes above it).
+inline constexpr std::size_t max_bin_bytes = 256 * 1024;
+
 /// Alignment of the blocks of single-block classes: what every upstream gives without padding.
 /// A stricter one makes malloc pad every block, and the padding ends up resident: with glibc, a
 /// churn of 2048 blocks of 32 KiB (64 MiB live) peaked at 87 MiB RSS aligned to 32 KiB, 100 MiB
@@ -95,10 +98,10 @@ constexpr class_info make_class_info(unsigned c) noexcept {
         info.chunk_align = info.align;
     }
     // Batches of at most about 8 KiB (2..32 blocks), one block from 64 KiB up. A bin may grow to
-    // 64 KiB of blocks (at least two batches) when its thread needs that many.
+    // max_bin_bytes of blocks when its thread needs that many, or to one block of the classes
+    // above it.
     info.batch = static_cast<std::uint16_t>(size >= 65536 ? 1 : clamp_size(8192 / size, 2, 32));
-    info.cache_limit =
-        static_cast<std::uint16_t>(std::max<std::size_t>(2u * info.batch, 65536 / size));
+    info.cache_limit = static_cast<std::uint16_t>(std::max<std::size_t>(1, max_bin_bytes / size));
     return info;
 }
 
@@ -133,7 +136,12 @@ consteval bool table_is_sound() {
         if (k.chunk_blocks > 1 ? k.chunk_align < std::size_t{k.chunk_blocks} * k.size
                                : k.chunk_align != k.align)
             return false;
-        if (k.batch == 0 || k.cache_limit < k.batch) return false;
+        if (k.batch == 0 || k.cache_limit == 0) return false;
+        // A bin holds at most max_bin_bytes, or one block; a full bin of a chunked class can give
+        // a whole batch back.
+        if (std::size_t{k.cache_limit} * k.size > std::max<std::size_t>(max_bin_bytes, k.size))
+            return false;
+        if (k.chunk_blocks > 1 && k.cache_limit < 2 * k.batch) return false;
     }
     return true;
 }

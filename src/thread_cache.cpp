@@ -36,10 +36,6 @@ void* thread_cache::pop(unsigned c) noexcept {
     return p;
 }
 
-block_list thread_cache::drain(unsigned c) noexcept {
-    return take_front(c, bins_[c].count.load(std::memory_order_relaxed));
-}
-
 block_list thread_cache::take_front(unsigned c, std::uint32_t n) noexcept {
     // Bins are null-terminated lists; the segment taken is cut after its n-th block.
     bin& b = bins_[c];

@@ -40,20 +40,26 @@
 // forever. Credit stranded earlier in idle threads is reclaimed by quiescing; a waiter's first
 // step always quiesces, so that a free already on its fast path when the flag went up (and so
 // keeping its credit) is caught too. Credit is spent in the operation that leased it: a request
-// paced above the soft threshold sleeps before it leases, never holding credit while it sleeps.
+// paced above the soft threshold sleeps before it leases, so no credit granted to it can be
+// reclaimed from under it while it sleeps (the cache's older credit may be: it is checked again).
 //
 // Bin sizes. Each bin's limit (the blocks it may hold) adapts to how its thread uses the class, on
-// the slow path only: at every refill or flush of the bin, the number of operations since its
-// previous one is smoothed; while that interval moves fewer than bin_grow_bytes the limit doubles
-// (up to the class's cache_limit), past bin_shrink_bytes it halves. A batch is half the limit (at
-// most the class's batch). So a thread that builds and tears down a 1000-node map soon keeps all
-// its nodes, while a class whose use only drifts around a level keeps a few blocks: a bin walked
-// at random empties or fills about every (limit/2)^2 operations, a bin filled and emptied in runs
-// every limit/2. Every block a bin may hold is reserved from the pool's cache allowance (half of
-// max_cached_bytes, shared by all threads) before the limit grows, and given back when it shrinks,
-// when the thread exits and on trim(); a bin whose growth finds no allowance keeps its limit, and
-// a bin at limit 0 passes every block to the central list. So the idle blocks of all thread caches
-// together never exceed the allowance, and the fast path still checks only its bin's limit.
+// the slow path only: at every refill or flush of the bin, the operations since its previous one,
+// weighed by block size (at most 4 KiB each), are smoothed; while they stay under bin_grow_bytes
+// the limit doubles (up to the class's cache_limit: max_bin_bytes of blocks, or one large block),
+// past bin_shrink_bytes it halves. A batch is half the limit, at most the class's batch. So a
+// thread that builds and tears down a 1000-node map soon keeps all its nodes (its refills come
+// every batch), while a class whose use only drifts around a level keeps a few blocks (a bin walked
+// at random empties or fills only about every (limit/2)^2 operations). Every block a bin may hold
+// is reserved from the pool's cache allowance (half of max_cached_bytes, shared by all threads)
+// before the limit grows, and given back when it shrinks, when the thread exits and on trim(). One
+// cache reserves at most an equal share (the allowance over the number of caches); when more
+// threads arrive, a cache above its share halves each bin it refills or flushes until it is back
+// within it, and a newcomer that finds no room while others are above their share has them
+// quiesced and shrunk (once per arrival: pool_core::rebalance), as a busy cache may never leave
+// its fast path, and an idle one never runs at all. A bin whose growth finds no room keeps its
+// limit; a bin at limit 0 passes every block to the central list. So the idle blocks of all thread
+// caches together never exceed the allowance, and the fast path still checks only its bin's limit.
 //
 // Thread exit. A thread_local hook walks the thread's slots: for each cache still listed in its
 // pool's registry (checked under the registry lock; the destructor unlists every cache of a pool
@@ -63,11 +69,11 @@
 // other thread_local destructors) use no cache: they go to the central lists directly.
 //
 // Pool destruction. The destructor (no operation on this pool may run concurrently) unlists every
-// cache under the registry lock, then returns all chunks to upstream. Caches
-// of other threads keep only their reference to the core (which stays allocated, without memory
-// from upstream, until the last reference goes); their bins now dangle and are never read. A stale
-// cache is recognized by its TLS slot's generation, which no longer matches any live pool, and is
-// freed when its thread next needs that slot or exits.
+// cache under the registry lock, then returns all chunks to upstream. Caches of other threads
+// keep only their reference to the core (which stays allocated, without memory from upstream,
+// until the last reference goes); their bins now dangle and are never read. A stale cache is
+// recognized by its TLS slot's generation, which no longer matches any live pool, and is freed
+// when its thread exits, or earlier when a new pool with the same id needs the slot.
 // ============================================================================================
 #pragma once
 
@@ -108,22 +114,25 @@ struct amount {
     [[nodiscard]] constexpr bool zero() const noexcept { return bytes == 0 && blocks == 0; }
 };
 
-/// The bytes a bin's smoothed refill/flush interval moves, below which its limit doubles and above
-/// which it halves (see "Bin sizes").
+/// The (weighed) bytes a bin's smoothed refill/flush interval moves, below which its limit doubles
+/// and above which it halves (see "Bin sizes").
 inline constexpr std::uint64_t bin_grow_bytes = 32 << 10;
 inline constexpr std::uint64_t bin_shrink_bytes = 16 * bin_grow_bytes;
 
 /// The slow path's record of one bin (owner only): operations at its last refill or flush, and the
-/// smoothed number of operations between two of them.
+/// smoothed (weighed) bytes allocated and freed between two of them. It starts above
+/// bin_grow_bytes, so that a bin grows (and reserves room) only once its thread has shown that it
+/// reuses the class: a thread that allocates one 1 MiB block and keeps it reserves nothing.
 struct bin_tuning {
     std::uint64_t mark = 0;
-    std::uint64_t interval = 0;
+    std::uint64_t moved = 2 * bin_grow_bytes;
 };
 
 /// One size class in a thread cache. The free list is owner-only; the counters are atomics only
 /// so that stats() may read them from another thread (the owner uses plain load + store). Both
-/// operation counters only grow, so a reader that loads them at slightly different moments never
-/// sees a negative number of live blocks from one bin, only a slightly stale one.
+/// operation counters only grow; a reader adds them up per class over all caches (a block freed
+/// here may have been allocated by another thread) and clamps the difference at zero, as counters
+/// read at slightly different moments may briefly show more frees than allocations.
 struct bin {
     void* head = nullptr;
     std::atomic<std::uint32_t> count{0};
@@ -222,8 +231,6 @@ class alignas(64) thread_cache {
     }
     /// Pops the front block of bin `c` (not empty).
     void* pop(unsigned c) noexcept;
-    /// Takes every block of bin `c` out of the cache (to the central list).
-    block_list drain(unsigned c) noexcept;
     /// Takes the first `n` blocks of bin `c` out of the cache (to the central list).
     block_list take_front(unsigned c, std::uint32_t n) noexcept;
     /// Puts `blocks` from the central list into bin `c`.
@@ -232,7 +239,7 @@ class alignas(64) thread_cache {
     void push_freed(unsigned c, void* p) noexcept;
     /// Idle bytes in the bins (a reader's snapshot).
     [[nodiscard]] std::size_t cached_bytes() const noexcept;
-    /// The slow path's record of bin `c` (owner / quiescer).
+    /// The slow path's record of bin `c` (owner, or a quiescer that resets it).
     bin_tuning& tuning_of(unsigned c) noexcept { return tuning_[c]; }
 
   private:
@@ -253,6 +260,8 @@ class alignas(64) thread_cache {
     /// Bytes of the pool's cache allowance reserved by this cache: the sum over its bins of
     /// limit x block size (owner / quiescer).
     std::int64_t reserved_ = 0;
+    /// A bin found no room and a rebalance may make some (owner; see pool_core::rebalance).
+    bool wants_room_ = false;
     /// Net credit leased from the budget and not returned (owner / quiescer).
     amount leased_{};
     /// Live bytes this cache last published to the budget's sampled total.

@@ -72,7 +72,9 @@ TEST(SizeClasses, ChunkGeometry) {
             EXPECT_EQ(k.chunk_blocks, 1u) << "a large request pulls only its own block";
             EXPECT_EQ(k.chunk_align, k.align);
         }
-        EXPECT_GE(k.cache_limit, k.batch);
+        EXPECT_GE(k.cache_limit, 1u);
+        EXPECT_LE(std::size_t{k.cache_limit} * k.size, std::max<std::size_t>(256 << 10, k.size))
+            << "a bin holds at most 256 KiB, or one block";
         EXPECT_GE(k.batch, 1u);
     }
 }

@@ -182,14 +182,14 @@ TEST(ThreadCache, ABinGrowsToHoldWhatItsThreadBuildsAndTearsDown) {
     }
     const pool_stats s = pool.stats();
     EXPECT_GE(s.thread_cached_bytes, 1000u * 48) << "the next round is served from the bin alone";
-    EXPECT_LE(s.thread_cached_bytes, 64u << 10) << "a bin holds at most 64 KiB";
+    EXPECT_LE(s.thread_cached_bytes, 256u << 10) << "a bin holds at most 256 KiB";
     pool.trim();
     EXPECT_EQ(pool.stats().thread_cached_bytes, 0u);
 }
 
 TEST(ThreadCache, ABinWalkedAtRandomStaysSmall) {
     // Blocks of 1 KiB whose count drifts at random around 40: the bin keeps a few of them, not the
-    // 64 KiB it may grow to when a thread needs them in bulk.
+    // 256 KiB it may grow to when a thread needs them in bulk.
     pool_resource pool;
     std::vector<void*> live;
     std::mt19937 rng(3);
@@ -210,6 +210,62 @@ TEST(ThreadCache, ABinWalkedAtRandomStaysSmall) {
     EXPECT_LE(pool.stats().thread_cached_bytes, 32u << 10);
     for (void* p : live)
         pool.deallocate(p, 1024);
+}
+
+// The calling thread's reservation in the one pool it uses (white box: thread_cache.hpp).
+std::int64_t own_reservation() {
+    const detail::thread_slots& t = detail::tls_slots;
+    for (const detail::tls_slot& s : t.fixed)
+        if (s.cache != nullptr) return s.cache->reserved_;
+    for (std::uint32_t i = 0; i < t.extra_size; ++i)
+        if (t.extra[i].cache != nullptr) return t.extra[i].cache->reserved_;
+    return -1;
+}
+
+// Builds and tears down `n` blocks of 48 and of 64 bytes, `rounds` times.
+void bulk_rounds(pool_resource& pool, int rounds, std::size_t n) {
+    std::vector<void*> a(n), b(n);
+    for (int r = 0; r < rounds; ++r) {
+        for (std::size_t i = 0; i < n; ++i) {
+            a[i] = pool.allocate(48);
+            b[i] = pool.allocate(64);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            pool.deallocate(a[i], 48);
+            pool.deallocate(b[i], 64);
+        }
+    }
+}
+
+TEST(ThreadCache, ThreadsShareTheAllowance) {
+    constexpr std::int64_t allowance = 512 << 10;
+    pool_resource pool({.max_cached_bytes = 2 * allowance});
+    std::latch first_alone(1), second_arrived(1), done(2);
+    std::int64_t alone = 0, first = 0, second = 0;
+    std::thread a([&] {
+        bulk_rounds(pool, 10, 4000);
+        alone = own_reservation();
+        first_alone.count_down();
+        second_arrived.wait();
+        bulk_rounds(pool, 10, 4000);  // now above its share: gives room back as it goes
+        first = own_reservation();
+        done.arrive_and_wait();
+    });
+    std::thread b([&] {
+        first_alone.wait();
+        pool.deallocate(pool.allocate(48), 48);
+        second_arrived.count_down();
+        bulk_rounds(pool, 20, 4000);
+        second = own_reservation();
+        done.arrive_and_wait();
+    });
+    a.join();
+    b.join();
+    EXPECT_GT(alone, allowance / 2) << "alone, a thread may take more than half";
+    EXPECT_LE(alone, allowance);
+    EXPECT_LE(first, allowance / 2) << "with two threads, at most an equal share each";
+    EXPECT_LE(second, allowance / 2);
+    EXPECT_GE(second, allowance / 4) << "the newcomer got a real share";
 }
 
 TEST(ThreadCache, IdleMemoryOfAllThreadsStaysUnderMaxCachedBytes) {
