@@ -45,9 +45,25 @@ const std::error_category& error_category() noexcept {
 }
 
 capacity_exceeded::capacity_exceeded(std::size_t requested, std::chrono::nanoseconds waited,
+                                     std::size_t capacity, bool timed_out,
+                                     const char* message) noexcept
+    : requested_(requested), waited_(waited), capacity_(capacity), timed_out_(timed_out) {
+    if (message == nullptr) {
+        build_message();
+    } else {
+        std::snprintf(what_, sizeof what_, "%s", message);
+    }
+}
+
+capacity_exceeded::capacity_exceeded(std::size_t requested, std::chrono::nanoseconds waited,
                                      std::size_t capacity, bool timed_out) noexcept
     : requested_(requested), waited_(waited), capacity_(capacity), timed_out_(timed_out) {
-    const double ms = static_cast<double>(waited.count()) / 1e6;
+    build_message();
+}
+
+void capacity_exceeded::build_message() noexcept {
+    const std::size_t requested = requested_, capacity = capacity_;
+    const double ms = static_cast<double>(waited_.count()) / 1e6;
     if (capacity == 0) {
         std::snprintf(what_, sizeof what_,
                       "bpool: capacity exceeded: %zu bytes requested, waited %.3f ms, "

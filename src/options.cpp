@@ -52,11 +52,6 @@ void scope_override(exhaustion* policy, std::chrono::steady_clock::time_point* d
     s->apply(policy, deadline, keep_policy);
 }
 
-bool scope_policy(exhaustion* policy) noexcept {
-    const exhaustion_scope* s = current_scope;
-    return s != nullptr && s->policy(policy);
-}
-
 pool_options normalize(const pool_options& in) noexcept {
     pool_options o = in;
     // The largest pooled block: the class at or below the request, within [16 B, 1 MiB].

@@ -18,7 +18,4 @@ pool_options normalize(const pool_options& o) noexcept;
 void scope_override(exhaustion* policy, std::chrono::steady_clock::time_point* deadline,
                     bool keep_policy) noexcept;
 
-/// Returns whether the calling thread's exhaustion_scope sets a policy, and stores it in `*policy`.
-bool scope_policy(exhaustion* policy) noexcept;
-
 }  // namespace bpool::detail

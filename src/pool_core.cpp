@@ -41,6 +41,10 @@ constexpr amount amount_of(const class_info& k) noexcept {
     return {k.size, 1};
 }
 
+constexpr amount clamped(amount a) noexcept {
+    return {std::max<std::int64_t>(a.bytes, 0), std::max<std::int64_t>(a.blocks, 0)};
+}
+
 // Blocks moved between a bin and the central list at once: half the bin's limit, at most the
 // class's batch, at least one.
 std::uint32_t transfer_batch(const bin& b, const class_info& k) noexcept {
@@ -231,8 +235,7 @@ void pool_core::reclaim(bool force) noexcept {
 // Takes the cache's credit above `keep` out of it (the caller gives it to the budget).
 amount pool_core::return_credit(thread_cache* tc, amount keep) noexcept {
     const amount have = tc->credit();
-    const amount back{std::max<std::int64_t>(have.bytes - keep.bytes, 0),
-                      std::max<std::int64_t>(have.blocks - keep.blocks, 0)};
+    const amount back = clamped(have - keep);
     tc->set_credit(have - back);
     tc->leased_ = tc->leased_ - back;
     settle(tc);  // before the budget shrinks: the sampled total must never exceed what is committed
@@ -284,10 +287,11 @@ bool pool_core::paces(request_mode mode) const noexcept {
     // The soft threshold slows every request down, except those that promise not to be slowed:
     // try_allocate, and requests in an exhaustion_scope that asks to fail or bypass.
     if (mode.what == request_mode::no_wait) return false;
-    exhaustion policy = exhaustion::wait;
-    if (mode.what != request_mode::timed && scope_policy(&policy))
-        return policy == exhaustion::wait || policy == exhaustion::overcommit;
-    return true;
+    if (mode.what == request_mode::timed) return true;
+    exhaustion policy = exhaustion::wait;  // kept unless a scope sets one
+    auto unused_deadline = steady::time_point::max();
+    scope_override(&policy, &unused_deadline, false);
+    return policy == exhaustion::wait || policy == exhaustion::overcommit;
 }
 
 // Makes sure the cache holds credit for `need`. Returns true if it does (possibly after a pause or
@@ -527,7 +531,7 @@ void pool_core::tune(thread_cache* tc, unsigned c) noexcept {
         b.allocs.load(std::memory_order_relaxed) + b.frees.load(std::memory_order_relaxed);
     // Each operation weighs its block size, but at most 4 KiB: caching a few large blocks a thread
     // reuses at once (a 1 MiB buffer taken and put back) is worth their room.
-    t.moved = (3 * t.moved + (ops - t.mark) * std::min<std::uint64_t>(k.size, 4096)) / 4;
+    t.moved = (3 * t.moved + (ops - t.mark) * std::min<std::uint64_t>(k.size, bin_weight_cap)) / 4;
     t.mark = ops;
     if (tc->reserved_ > fair_share() && b.limit > 0) {
         // More threads share the allowance than when this cache reserved its room: give some
@@ -552,7 +556,8 @@ bool pool_core::grow_bin(thread_cache* tc, unsigned c, std::uint32_t limit) noex
             // Others hold the allowance: if some cache registered since the last rebalance, the
             // older ones may hold more than their share now (and, busy on their fast paths,
             // never notice). Ask for a rebalance once this operation is over.
-            tc->wants_room_ = registrations_.load(std::memory_order_relaxed) != rebalanced_at_;
+            tc->wants_room_ = registrations_.load(std::memory_order_relaxed) !=
+                              rebalanced_at_.load(std::memory_order_relaxed);
             return false;
         }
     } while (!cache_room_.compare_exchange_weak(room, room - delta, std::memory_order_relaxed));
@@ -565,8 +570,8 @@ void pool_core::rebalance(thread_cache* self) noexcept {
     self->wants_room_ = false;
     std::lock_guard lock(registry_mutex_);
     const std::uint64_t epoch = registrations_.load(std::memory_order_relaxed);
-    if (epoch == rebalanced_at_) return;  // another thread did it
-    rebalanced_at_ = epoch;
+    if (epoch == rebalanced_at_.load(std::memory_order_relaxed)) return;  // another thread did it
+    rebalanced_at_.store(epoch, std::memory_order_relaxed);
     const std::int64_t fair = fair_share();
     // Caches above their share halve their largest bins (by reserved bytes) until within it.
     quiesce_locked([&](thread_cache& tc) {
@@ -612,33 +617,25 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
     enter(tc);
     track::block_idle(p, k.size);
     bin& b = tc->bin_of(c);
-    amount give_back{};
-    if ((flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0) {
-        // Requests wait (or usage is above the soft threshold): the block goes where any thread
-        // finds it, and its bytes plus all of this cache's credit go back to the budget now.
+    // While requests wait (or usage is above the soft threshold) the block goes where any thread
+    // finds it, and excess_credit below hands its bytes and all of this cache's credit over now.
+    bool to_central = (flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0;
+    if (!to_central && b.count.load(std::memory_order_relaxed) >= b.limit) {
+        tune(tc, c);
+        const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+        if (count != 0 && count >= b.limit) flush(tc, c, transfer_batch(b, k));
+        to_central = b.limit == 0;  // no room reserved for this class
+    }
+    if (to_central) {
         block_list one;
         one.push(p);
         put_central(c, one);
         bump(b.frees, std::uint64_t{1});
-        tc->set_credit(tc->credit() + amount_of(k));
-        give_back = return_credit(tc, {});
     } else {
-        if (b.count.load(std::memory_order_relaxed) >= b.limit) {
-            tune(tc, c);
-            const std::uint32_t count = b.count.load(std::memory_order_relaxed);
-            if (count != 0 && count >= b.limit) flush(tc, c, transfer_batch(b, k));
-        }
-        if (b.limit != 0) {
-            tc->push_freed(c, p);
-        } else {  // no room reserved for this class: the block goes where any thread finds it
-            block_list one;
-            one.push(p);
-            put_central(c, one);
-            bump(b.frees, std::uint64_t{1});
-        }
-        tc->set_credit(tc->credit() + amount_of(k));
-        give_back = excess_credit(tc);
+        tc->push_freed(c, p);
     }
+    tc->set_credit(tc->credit() + amount_of(k));
+    const amount give_back = excess_credit(tc);
     tc->leave();
     if (!give_back.zero()) budget_.give(give_back);
     if (BPOOL_UNLIKELY(tc->wants_room_)) rebalance(tc);
@@ -706,18 +703,21 @@ pool_options pool_core::options() const {
     return o;
 }
 
-amount pool_core::live() const noexcept {
-    // Committed first, then the caches' credit: credit leased in between is subtracted without
-    // having been counted, so the result may be low for a moment, never above what is committed
-    // (and so never above the capacity under `wait` and `fail`).
-    const amount committed = budget_.committed();
+amount pool_core::committed_live() const noexcept {
+    // Read before the caches' credit is subtracted from it (registry lock held): credit leased in
+    // between is subtracted without having been counted, so the result may be low for a moment,
+    // never above what is committed (and so never above the capacity under `wait` and `fail`).
     const direct_counts d = direct_.counts();
-    amount live = committed + amount{static_cast<std::int64_t>(d.bypass_bytes),
-                                     static_cast<std::int64_t>(d.bypass_blocks)};
+    return budget_.committed() + amount{static_cast<std::int64_t>(d.bypass_bytes),
+                                        static_cast<std::int64_t>(d.bypass_blocks)};
+}
+
+amount pool_core::live() const noexcept {
+    amount live = committed_live();
     std::lock_guard lock(registry_mutex_);
     for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
         live = live - tc->credit();
-    return {std::max<std::int64_t>(live.bytes, 0), std::max<std::int64_t>(live.blocks, 0)};
+    return clamped(live);
 }
 
 std::size_t pool_core::live_bytes() const noexcept {
@@ -732,9 +732,7 @@ pool_stats pool_core::stats() const {
     pool_stats s;
     // The totals come from the budget (bounded by the capacity even while other threads run);
     // the per-class figures from the caches' counters, which are each a little stale.
-    const amount live_now = live();
-    s.live_bytes = static_cast<std::size_t>(live_now.bytes);
-    s.live_blocks = static_cast<std::size_t>(live_now.blocks);
+    amount live = committed_live();
     s.classes.resize(largest_class_ + 1);
     std::size_t thread_cached = 0;
     {
@@ -750,8 +748,12 @@ pool_stats pool_core::stats() const {
                 s.classes[c].deallocations += b.frees.load(std::memory_order_relaxed);
             }
             thread_cached += tc->cached_bytes();
+            live = live - tc->credit();
         }
     }
+    live = clamped(live);
+    s.live_bytes = static_cast<std::size_t>(live.bytes);
+    s.live_blocks = static_cast<std::size_t>(live.blocks);
     for (unsigned c = 0; c <= largest_class_; ++c) {
         size_class_stats& k = s.classes[c];
         k.block_size = classes[c].size;

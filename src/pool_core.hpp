@@ -77,8 +77,8 @@ class pool_core final : public reclaimer {
     /// Returns the calling thread's cache, creating it; nullptr if the thread is exiting or memory
     /// is short (the caller then uses the uncached paths).
     thread_cache* cache_for_thread() noexcept;
-    /// The owner gives its cache up (thread exit, or a stale slot): flushes it if the pool is
-    /// alive, unlists and frees it, and drops its reference to this core.
+    /// The owner gives its cache up (thread exit, or a stale slot): flushes and unlists it if it
+    /// is still listed (the pool alive), frees it, and drops its reference to this core.
     void detach(thread_cache* tc) noexcept;
 
     void reclaim(bool force) noexcept override;
@@ -103,6 +103,8 @@ class pool_core final : public reclaimer {
     }
     /// Live bytes and blocks: committed minus the caches' unspent credit, plus bypass blocks.
     [[nodiscard]] amount live() const noexcept;
+    /// What is committed, plus bypass blocks: live() before the caches' credit is subtracted.
+    [[nodiscard]] amount committed_live() const noexcept;
     [[noreturn]] void throw_refused(outcome o, std::size_t bytes,
                                     std::chrono::nanoseconds waited) const;
 
@@ -156,7 +158,8 @@ class pool_core final : public reclaimer {
     std::atomic<std::int64_t> cache_room_;
     std::atomic<std::uint32_t> cache_count_{0};    // listed caches (changed under registry_mutex_)
     std::atomic<std::uint64_t> registrations_{0};  // caches ever listed (same)
-    std::uint64_t rebalanced_at_ = 0;              // registrations_ at the last rebalance (same)
+    // registrations_ at the last rebalance: written under registry_mutex_, read by grow_bin.
+    std::atomic<std::uint64_t> rebalanced_at_{0};
     /// The most one cache may reserve: an equal part of the allowance.
     [[nodiscard]] std::int64_t fair_share() const noexcept {
         return cache_share_ /

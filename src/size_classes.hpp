@@ -1,7 +1,7 @@
 // Layer 1: the size classes. A compile-time table: 16 B steps up to 128 B, then four classes per
 // doubling up to 1 MiB (internal waste under 25 %, and under 16 B below 128 B). Each class carries
 // its geometry: block alignment, how many blocks a chunk holds, how many blocks move between a
-// thread cache and the central list at once, and how many a thread cache keeps.
+// thread cache and the central list at once, and the most a thread cache may keep.
 #pragma once
 
 #include <algorithm>

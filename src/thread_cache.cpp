@@ -11,8 +11,6 @@ namespace bpool::detail {
 
 constinit thread_local thread_slots tls_slots;
 
-thread_cache::thread_cache(pool_core* core) noexcept : core_(core) {}
-
 void thread_cache::wait_idle() const noexcept {
     // The owner's operation is a few dozen instructions, unless it was preempted: spin briefly,
     // then yield the processor to it.

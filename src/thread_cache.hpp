@@ -120,6 +120,8 @@ struct amount {
 /// and above which it halves (see "Bin sizes").
 inline constexpr std::uint64_t bin_grow_bytes = 32 << 10;
 inline constexpr std::uint64_t bin_shrink_bytes = 16 * bin_grow_bytes;
+/// The most one operation weighs in that count, whatever its block size.
+inline constexpr std::uint64_t bin_weight_cap = 4096;
 
 /// The slow path's record of one bin (owner only): operations at its last refill or flush, and the
 /// smoothed (weighed) bytes allocated and freed between two of them. It starts above
@@ -132,9 +134,11 @@ struct bin_tuning {
 
 /// One size class in a thread cache. The free list is owner-only; the counters are atomics only
 /// so that stats() may read them from another thread (the owner uses plain load + store). Both
-/// operation counters only grow; a reader adds them up per class over all caches (a block freed
-/// here may have been allocated by another thread) and clamps the difference at zero, as counters
-/// read at slightly different moments may briefly show more frees than allocations.
+/// operation counters only grow (counting allocations on the pop costs the fast path one add, and
+/// buys per-class figures that a reader can never see wrap, and the bin tuning its op count); a
+/// reader adds them up per class over all caches (a block freed here may have been allocated by
+/// another thread) and clamps the difference at zero, as counters read at slightly different
+/// moments may briefly show more frees than allocations.
 struct bin {
     void* head = nullptr;
     std::atomic<std::uint32_t> count{0};
@@ -152,7 +156,7 @@ BPOOL_INLINE void bump(std::atomic<T>& a, T delta,
 
 class alignas(64) thread_cache {
   public:
-    explicit thread_cache(pool_core* core) noexcept;
+    explicit thread_cache(pool_core* core) noexcept : core_(core) {}
     thread_cache(const thread_cache&) = delete;
     thread_cache& operator=(const thread_cache&) = delete;
 

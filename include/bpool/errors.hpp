@@ -37,18 +37,11 @@ class capacity_exceeded : public std::bad_alloc {
     capacity_exceeded(std::size_t requested, std::chrono::nanoseconds waited, std::size_t capacity,
                       bool timed_out = false) noexcept;
 
-    /// Effects: as the constructor above, but `what()` returns `message` (its first 175
-    /// characters; the built message if `message` is null): for a refusal the numbers alone do
-    /// not explain, such as `buffer_pool::get` at its live-buffer cap.
+    /// Effects: as the constructor above, but `what()` returns `message` (truncated to the
+    /// exception's fixed message buffer; the built message if `message` is null): for a refusal
+    /// the numbers alone do not explain, such as `buffer_pool::get` at its live-buffer cap.
     capacity_exceeded(std::size_t requested, std::chrono::nanoseconds waited, std::size_t capacity,
-                      bool timed_out, const char* message) noexcept
-        : capacity_exceeded(requested, waited, capacity, timed_out) {
-        if (message == nullptr) return;
-        std::size_t i = 0;
-        for (; i + 1 < sizeof what_ && message[i] != '\0'; ++i)
-            what_[i] = message[i];
-        what_[i] = '\0';
-    }
+                      bool timed_out, const char* message) noexcept;
 
     /// Returns a message naming the requested size, the time waited and the capacity (or the
     /// message given to the constructor).
@@ -57,8 +50,8 @@ class capacity_exceeded : public std::bad_alloc {
     [[nodiscard]] std::size_t requested() const noexcept { return requested_; }
     /// Returns how long the request waited before giving up (zero when it did not wait).
     [[nodiscard]] std::chrono::nanoseconds waited() const noexcept { return waited_; }
-    /// Returns the capacity in force when the request gave up, in bytes (0: only the live-block
-    /// cap was in force).
+    /// Returns the capacity in force when the request gave up, in bytes (0: another cap refused
+    /// it: the live-block cap, or a buffer_pool's live-buffer cap).
     [[nodiscard]] std::size_t capacity() const noexcept { return capacity_; }
     /// Returns `errc::timed_out` if the request waited until its deadline, else
     /// `errc::capacity_exceeded`.
@@ -72,6 +65,8 @@ class capacity_exceeded : public std::bad_alloc {
     std::size_t capacity_;
     bool timed_out_;
     char what_[176];
+
+    void build_message() noexcept;
 };
 
 }  // namespace bpool

@@ -97,6 +97,7 @@ struct pool_options {
 /// it, in reverse order of creation (it is an RAII object: neither copyable nor movable).
 class exhaustion_scope {
   public:
+    /// The clock of deadlines.
     using clock = std::chrono::steady_clock;
 
     /// Effects: from now on, this thread's requests at the cap follow `policy`.
@@ -111,12 +112,6 @@ class exhaustion_scope {
 
     exhaustion_scope(const exhaustion_scope&) = delete;
     exhaustion_scope& operator=(const exhaustion_scope&) = delete;
-
-    /// Internal: whether this scope (or one it nests in) sets a policy; stores it in `*policy`.
-    [[nodiscard]] bool policy(exhaustion* policy) const noexcept {
-        if (has_policy_) *policy = policy_;
-        return has_policy_;
-    }
 
     /// Internal: applies this scope's (effective) policy and deadline to a request.
     void apply(exhaustion* policy, clock::time_point* deadline, bool keep_policy) const noexcept {

@@ -65,7 +65,7 @@ class pool_resource final : public std::pmr::memory_resource {
 
     /// Returns the bytes handed out and not given back (block sizes). Exact when no other thread
     /// is allocating; while others run, a recent value and never more than the capacity (under
-    /// `wait` and `fail`). O(threads that use the pool): reads one word per thread cache under a
+    /// `wait` and `fail`). O(threads that use the pool): reads each thread cache's credit under a
     /// short internal lock, and never stops the other threads.
     [[nodiscard]] std::size_t live_bytes() const noexcept;
 

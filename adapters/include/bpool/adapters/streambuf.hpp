@@ -443,16 +443,7 @@ void basic_streambuf<CharT, Traits>::shrink_to_fit() noexcept {
     }
     const std::size_t bytes = block_bytes(used);
     if (bytes >= cap_ * sizeof(CharT)) return;
-    void* p = nullptr;
-    if (pool_ != nullptr) {
-        p = pool_->try_allocate(bytes, alignof(CharT));  // never waits: shrinking is optional
-    } else {
-        try {
-            p = resource_->allocate(bytes, alignof(CharT));
-        } catch (...) {  // shrinking is optional
-            return;
-        }
-    }
+    void* p = try_take(bytes);  // never waits: shrinking is optional
     if (p == nullptr) return;
     auto* data = static_cast<CharT*>(p);
     Traits::copy(data, data_, used);
