@@ -368,10 +368,24 @@ TEST(BufferOverPool, ReserveTakesTheWholeClass) {
     EXPECT_GE(b.capacity(), 1000u);
 }
 
+// A pool capped at 64 KiB and a buffer over it holding 32 KiB: any growth of the buffer needs a
+// block that no longer fits next to the one it replaces.
+struct half_full_pool {
+    explicit half_full_pool(exhaustion policy, std::chrono::nanoseconds max_elapsed = 20s)
+        : pool({.capacity = 64 << 10,
+                .on_exhaustion = policy,
+                .backoff = {.max_elapsed = max_elapsed}}),
+          b(&pool, 32 << 10) {}
+    /// Fills the buffer's 32 KiB (call under ASSERT_NO_FATAL_FAILURE).
+    void fill() { ASSERT_FALSE(b.write(std::string(32 << 10, 'a'))); }
+    pool_resource pool;
+    buffer b;
+};
+
 TEST(BufferOverPool, AtTheCapUnderFailTheWriteIsRefusedAndNothingChanges) {
-    pool_resource pool({.capacity = 64 << 10, .on_exhaustion = exhaustion::fail});
-    buffer b(&pool, 32 << 10);
-    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    half_full_pool f(exhaustion::fail);
+    ASSERT_NO_FATAL_FAILURE(f.fill());
+    auto& [pool, b] = f;
     const snapshot before(b);
     EXPECT_EQ(b.write("x"), errc::capacity_exceeded) << "32 KiB live + any larger block > 64 KiB";
     EXPECT_EQ(snapshot(b), before) << "no partial write";
@@ -386,11 +400,9 @@ TEST(BufferOverPool, AtTheCapUnderFailTheWriteIsRefusedAndNothingChanges) {
 }
 
 TEST(BufferOverPool, AtTheCapUnderWaitTheWriteTimesOut) {
-    pool_resource pool({.capacity = 64 << 10,
-                        .on_exhaustion = exhaustion::wait,
-                        .backoff = {.max_elapsed = 100ms}});
-    buffer b(&pool, 32 << 10);
-    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    half_full_pool f(exhaustion::wait, 100ms);
+    ASSERT_NO_FATAL_FAILURE(f.fill());
+    auto& [pool, b] = f;
     const snapshot before(b);
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(b.write("x"), errc::capacity_exceeded) << "it waited, then gave up";
@@ -420,9 +432,9 @@ TEST(BufferOverPool, AWaitingWriteProceedsWhenMemoryIsGivenBack) {
 }
 
 TEST(BufferOverPool, ExhaustionScopeMakesAWaitingPoolFailFast) {
-    pool_resource pool({.capacity = 64 << 10, .backoff = {.max_elapsed = 20s}});
-    buffer b(&pool, 32 << 10);
-    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    half_full_pool f(exhaustion::wait);
+    ASSERT_NO_FATAL_FAILURE(f.fill());
+    auto& [pool, b] = f;
     const snapshot before(b);
     const exhaustion_scope scope(exhaustion::fail);
     const auto start = std::chrono::steady_clock::now();
@@ -434,9 +446,9 @@ TEST(BufferOverPool, ExhaustionScopeMakesAWaitingPoolFailFast) {
 }
 
 TEST(BufferOverPool, ExhaustionScopeDeadlineCutsAWaitShort) {
-    pool_resource pool({.capacity = 64 << 10, .backoff = {.max_elapsed = 20s}});
-    buffer b(&pool, 32 << 10);
-    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    half_full_pool f(exhaustion::wait);
+    ASSERT_NO_FATAL_FAILURE(f.fill());
+    auto& [pool, b] = f;
     const auto start = std::chrono::steady_clock::now();
     const exhaustion_scope soon(start + 50ms);
     try {
@@ -452,11 +464,9 @@ TEST(BufferOverPool, ExhaustionScopeDeadlineCutsAWaitShort) {
 }
 
 TEST(BufferOverPool, AppendAtTheCapUnderWaitThrowsTimedOut) {
-    pool_resource pool({.capacity = 64 << 10,
-                        .on_exhaustion = exhaustion::wait,
-                        .backoff = {.max_elapsed = 50ms}});
-    buffer b(&pool, 32 << 10);
-    ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
+    half_full_pool f(exhaustion::wait, 50ms);
+    ASSERT_NO_FATAL_FAILURE(f.fill());
+    auto& [pool, b] = f;
     const snapshot before(b);
     try {
         b.append("x");
