@@ -39,6 +39,10 @@ void init_heavy_barrier() noexcept {
     std::call_once(once, [] { heavy_barrier_available = register_membarrier(); });
 }
 
+void reinit_heavy_barrier_after_fork() noexcept {
+    if (heavy_barrier_available) heavy_barrier_available = register_membarrier();
+}
+
 void heavy_barrier() noexcept {
 #if defined(__linux__) && defined(__NR_membarrier)
     if (heavy_barrier_available && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) return;

@@ -34,6 +34,10 @@ extern bool heavy_barrier_available;
 /// Registers for expedited membarrier once per process; sets heavy_barrier_available. Thread-safe.
 void init_heavy_barrier() noexcept;
 
+/// In a child of fork(): registers the child (a new process) again, or falls back to fences if
+/// that fails. Safe there because the child has one thread.
+void reinit_heavy_barrier_after_fork() noexcept;
+
 /// The fast path's side of the handshake.
 BPOOL_INLINE void light_barrier() noexcept {
 #if !BPOOL_TSAN

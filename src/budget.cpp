@@ -50,9 +50,8 @@ std::size_t budget::max_live_blocks() const noexcept {
     return from_limit(limit_blocks_.load(std::memory_order_relaxed));
 }
 
-std::size_t budget::peak_live() const noexcept {
-    return static_cast<std::size_t>(
-        std::max<std::int64_t>(live_peak_.load(std::memory_order_relaxed), 0));
+std::size_t budget::peak_committed() const noexcept {
+    return static_cast<std::size_t>(peak_committed_bytes_.load(std::memory_order_relaxed));
 }
 
 void budget::set_limits(std::size_t bytes, std::size_t blocks) noexcept {
@@ -64,9 +63,29 @@ void budget::set_limits(std::size_t bytes, std::size_t blocks) noexcept {
     // small part of it even before it is reclaimed.
     lease_bytes_.store(std::clamp(lb / 32, min_lease_bytes, max_lease_bytes),
                        std::memory_order_relaxed);
+    refuse_unfit_waiters();
     grant_waiters();
     reset_backoff_if_under();
     update_flags();
+}
+
+void budget::refuse_unfit_waiters() noexcept {
+    // A waiter that needs more than the new limits can never be served: refuse it now, as it
+    // would have been on arrival, instead of letting it hold up everyone behind it until its
+    // deadline.
+    waiter* prev = nullptr;
+    for (waiter* w = head_; w != nullptr;) {
+        waiter* next = w->next;
+        if (larger_than_limits(w->need)) {
+            (prev != nullptr ? prev->next : head_) = next;
+            if (tail_ == w) tail_ = prev;
+            w->state = waiter::rejected;
+            w->cv.notify_one();
+        } else {
+            prev = w;
+        }
+        w = next;
+    }
 }
 
 bool budget::fits(amount need) const noexcept {
@@ -77,8 +96,10 @@ bool budget::fits(amount need) const noexcept {
 }
 
 void budget::commit(amount a) noexcept {
-    committed_bytes_.store(committed_bytes_.load(std::memory_order_relaxed) + a.bytes,
-                           std::memory_order_relaxed);
+    const std::int64_t bytes = committed_bytes_.load(std::memory_order_relaxed) + a.bytes;
+    committed_bytes_.store(bytes, std::memory_order_relaxed);
+    if (bytes > peak_committed_bytes_.load(std::memory_order_relaxed))
+        peak_committed_bytes_.store(bytes, std::memory_order_relaxed);
     committed_blocks_.store(committed_blocks_.load(std::memory_order_relaxed) + a.blocks,
                             std::memory_order_relaxed);
 }
@@ -138,7 +159,7 @@ void budget::grant_waiters() noexcept {
         commit(w->need);
         head_ = w->next;
         if (head_ == nullptr) tail_ = nullptr;
-        w->granted = true;
+        w->state = waiter::granted;
         w->cv.notify_one();
     }
 }
@@ -197,7 +218,6 @@ std::chrono::nanoseconds budget::next_step() noexcept {
 }
 
 void budget::record_wait(std::chrono::nanoseconds waited) noexcept {
-    waits_.fetch_add(1, std::memory_order_relaxed);
     const std::int64_t ns = waited.count();
     total_wait_ns_.fetch_add(ns, std::memory_order_relaxed);
     std::int64_t max = max_wait_ns_.load(std::memory_order_relaxed);
@@ -221,25 +241,71 @@ void budget::report(stall_event::kind what, std::size_t requested,
     }
 }
 
+bool budget::larger_than_limits(amount need) const noexcept {
+    return need.bytes > limit_bytes_.load(std::memory_order_relaxed) ||
+           need.blocks > limit_blocks_.load(std::memory_order_relaxed);
+}
+
+bool budget::take_now(amount need) noexcept {
+    if (head_ != nullptr || !fits(need)) return false;
+    commit(need);
+    update_flags();
+    return true;
+}
+
+bool budget::take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need, reclaimer& r) {
+    // With others queued the pool is really at its cap (they reclaim for themselves), and a
+    // request larger than the limits can never fit.
+    if (head_ != nullptr || larger_than_limits(need)) return false;
+    const amount missing{committed_bytes_.load(std::memory_order_relaxed) + need.bytes -
+                             limit_bytes_.load(std::memory_order_relaxed),
+                         committed_blocks_.load(std::memory_order_relaxed) + need.blocks -
+                             limit_blocks_.load(std::memory_order_relaxed)};
+    lock.unlock();
+    const bool gave = r.reclaim_for(missing);
+    lock.lock();
+    return gave && take_now(need);
+}
+
+// Unlinks a waiter that leaves without being granted or rejected: on a timeout, and when its
+// thread unwinds out of the wait (pthread_cancel's forced unwind, which re-takes the mutex first,
+// or an exception thrown while the mutex was released). Ends the wait's bookkeeping either way.
+class budget::queue_guard {
+  public:
+    queue_guard(budget& b, std::unique_lock<std::mutex>& lock, waiter& w) noexcept
+        : b_(b), lock_(lock), w_(w) {}
+    queue_guard(const queue_guard&) = delete;
+    queue_guard& operator=(const queue_guard&) = delete;
+    ~queue_guard() {
+        if (!lock_.owns_lock()) lock_.lock();
+        if (w_.state == waiter::queued) b_.remove(&w_);
+        b_.waiting_.fetch_sub(1, std::memory_order_relaxed);
+        b_.record_wait(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - w_.start));
+        b_.update_flags();
+    }
+
+  private:
+    budget& b_;
+    std::unique_lock<std::mutex>& lock_;
+    waiter& w_;
+};
+
 outcome budget::acquire(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
                         std::chrono::nanoseconds* waited) {
     *waited = std::chrono::nanoseconds{0};
     std::unique_lock lock(mutex_);
-    if (head_ == nullptr && fits(need)) {
-        commit(need);
-        update_flags();
-        return outcome::granted;
-    }
-    if (wp.policy == exhaustion::fail) {
+    if (take_now(need)) return outcome::granted;
+    if (wp.policy == exhaustion::fail || wp.policy == exhaustion::bypass) {
+        if (take_after_reclaim(lock, need, r)) return outcome::granted;
+        if (wp.policy == exhaustion::bypass) {
+            bypasses_.fetch_add(1, std::memory_order_relaxed);
+            return outcome::bypass;
+        }
         failures_.fetch_add(1, std::memory_order_relaxed);
         return outcome::refused;
     }
-    if (wp.policy == exhaustion::bypass) {
-        bypasses_.fetch_add(1, std::memory_order_relaxed);
-        return outcome::bypass;
-    }
-    if (need.bytes > limit_bytes_.load(std::memory_order_relaxed) ||
-        need.blocks > limit_blocks_.load(std::memory_order_relaxed)) {
+    if (larger_than_limits(need)) {
         // Larger than the whole capacity: waiting cannot help (unless the capacity is raised,
         // which nobody should wait 15 s for).
         if (wp.policy == exhaustion::overcommit) {
@@ -251,19 +317,29 @@ outcome budget::acquire(amount need, std::size_t requested, const wait_policy& w
         failures_.fetch_add(1, std::memory_order_relaxed);
         return outcome::refused;
     }
+    const outcome result = wait(lock, need, requested, wp, r);
+    *waited = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - wp.start);
+    lock.unlock();
+    if (result == outcome::timed_out) report(stall_event::kind::timed_out, requested, *waited);
+    return result;
+}
 
+outcome budget::wait(std::unique_lock<std::mutex>& lock, amount need, std::size_t requested,
+                     const wait_policy& wp, reclaimer& r) {
     waiter w;
     w.need = need;
+    w.start = wp.start;
     (tail_ != nullptr ? tail_->next : head_) = &w;
     tail_ = &w;
+    waits_.fetch_add(1, std::memory_order_relaxed);  // counted as it begins: a stall shows at once
     waiting_.fetch_add(1, std::memory_order_relaxed);
     update_flags();  // raises flag_pressure: from now on frees hand their bytes over at once
+    const queue_guard guard(*this, lock, w);
 
-    const steady::time_point start = steady::now();
     const steady::time_point warn_at =
-        stall_warning_.count() > 0 ? start + stall_warning_ : steady::time_point::max();
+        stall_warning_.count() > 0 ? wp.start + stall_warning_ : steady::time_point::max();
     bool warned = false;
-    for (bool first = true; !w.granted; first = false) {
+    for (bool first = true; w.state == waiter::queued; first = false) {
         // Credit may sit in thread caches that went idle before we arrived: take it back. The
         // first step quiesces every cache whatever it seems to hold, so that a free that was
         // already on its fast path when the pressure flag went up is not missed; after it, every
@@ -271,7 +347,7 @@ outcome budget::acquire(amount need, std::size_t requested, const wait_policy& w
         lock.unlock();
         r.reclaim(first);
         lock.lock();
-        if (w.granted) break;
+        if (w.state != waiter::queued) break;
         steady::time_point now = steady::now();
         if (!warned && now >= warn_at) {
             // Before the deadline check: a request that waited past stall_warning is reported as
@@ -279,42 +355,37 @@ outcome budget::acquire(amount need, std::size_t requested, const wait_policy& w
             warned = true;
             lock.unlock();
             report(stall_event::kind::stalled, requested,
-                   std::chrono::duration_cast<std::chrono::nanoseconds>(now - start));
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(now - wp.start));
             lock.lock();
-            if (w.granted) break;
+            if (w.state != waiter::queued) break;
             now = steady::now();
         }
         if (now >= wp.deadline) break;
         const steady::time_point until = std::min(
             {now + next_step(), wp.deadline, warned ? steady::time_point::max() : warn_at});
-        w.cv.wait_until(lock, until, [&] { return w.granted; });
+        w.cv.wait_until(lock, until, [&] { return w.state != waiter::queued; });
     }
-    *waited = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start);
-    outcome result = outcome::granted;
-    if (!w.granted) {
-        remove(&w);
-        if (wp.policy == exhaustion::overcommit) {
-            commit(need);
-            overcommits_.fetch_add(1, std::memory_order_relaxed);
-            result = outcome::overcommitted;
-        } else {
-            timeouts_.fetch_add(1, std::memory_order_relaxed);
-            result = outcome::timed_out;
-        }
+    if (w.state == waiter::granted) return outcome::granted;
+    if (wp.policy == exhaustion::overcommit) {
+        commit(need);
+        overcommits_.fetch_add(1, std::memory_order_relaxed);
+        return outcome::overcommitted;
     }
-    waiting_.fetch_sub(1, std::memory_order_relaxed);
-    record_wait(*waited);
-    update_flags();
-    lock.unlock();
-    if (result == outcome::timed_out) report(stall_event::kind::timed_out, requested, *waited);
-    return result;
+    if (w.state == waiter::rejected) {
+        failures_.fetch_add(1, std::memory_order_relaxed);
+        return outcome::refused;
+    }
+    timeouts_.fetch_add(1, std::memory_order_relaxed);
+    return outcome::timed_out;
 }
 
-void budget::publish(std::int64_t delta) noexcept {
-    const std::int64_t now = live_sampled_.fetch_add(delta, std::memory_order_relaxed) + delta;
-    std::int64_t peak = live_peak_.load(std::memory_order_relaxed);
-    while (now > peak && !live_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
-    }
+void budget::reset_after_fork() noexcept {
+    mutex_.unlock();
+    std::lock_guard lock(mutex_);
+    head_ = tail_ = nullptr;
+    waiting_.store(0, std::memory_order_relaxed);
+    reset_backoff_if_under();
+    update_flags();
 }
 
 void budget::fill_stats(pool_stats& s) const {
@@ -333,6 +404,10 @@ void budget::fill_stats(pool_stats& s) const {
     s.waiters = waiting_.load(std::memory_order_relaxed);
     std::lock_guard lock(mutex_);
     s.backoff_interval = interval_;
+    // The head arrived first of those still queued.
+    if (head_ != nullptr)
+        s.oldest_wait =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - head_->start);
 }
 
 }  // namespace bpool::detail

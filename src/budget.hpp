@@ -34,10 +34,13 @@ namespace bpool::detail {
 
 using steady = std::chrono::steady_clock;
 
-/// How one request behaves at the cap.
+/// How one request behaves at the cap. `start` is the instant the request's wait is measured
+/// from and `deadline` was computed from, so that a request that gives up at its deadline reports
+/// at least the time it was allowed to wait.
 struct wait_policy {
     exhaustion policy = exhaustion::wait;
     steady::time_point deadline = steady::time_point::max();
+    steady::time_point start{};
 };
 
 /// What a request at the cap ended with.
@@ -49,6 +52,16 @@ class reclaimer {
     /// Gives all credit held by thread caches back to the budget. Called without budget locks.
     /// With `force`, quiesces every cache even if none seems to hold credit (see acquire).
     virtual void reclaim(bool force) noexcept = 0;
+
+    /// Gives the credit held by thread caches back to the budget if, together, they hold at least
+    /// `missing` (each positive part of it); returns whether it gave any back. Called without
+    /// budget locks by a request that would otherwise be refused at once (`fail`, `bypass`), so
+    /// that credit stranded in idle caches never makes the cap refuse what fits, while a pool that
+    /// is really full costs a refusal only a look at the caches, not a quiesce.
+    virtual bool reclaim_for(amount missing) noexcept {
+        (void)missing;
+        return false;
+    }
 
   protected:
     ~reclaimer() = default;
@@ -87,18 +100,21 @@ class budget {
 
     /// Takes exactly `need` for a request at the cap, following `wp` (waits, refuses, bypasses,
     /// or overcommits). `requested` is the caller's size, for reports. Blocks the calling thread;
-    /// must be called with no pool lock held and outside any thread-cache operation.
+    /// must be called with no pool lock held and outside any thread-cache operation. `*waited`
+    /// is measured from `wp.start`. A wait is a cancellation point that the queue survives
+    /// (pthread_cancel unlinks the waiter as the thread unwinds). A waiter that can no longer fit
+    /// because the limits were lowered below its need is refused (or, under overcommit, proceeds)
+    /// at once.
     outcome acquire(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
                     std::chrono::nanoseconds* waited);
-
-    /// Adds `delta` to the sampled live total and updates its peak.
-    void publish(std::int64_t delta) noexcept;
 
     [[nodiscard]] amount committed() const noexcept {
         return {committed_bytes_.load(std::memory_order_relaxed),
                 committed_blocks_.load(std::memory_order_relaxed)};
     }
-    [[nodiscard]] std::size_t peak_live() const noexcept;
+    /// The highest committed byte count since construction: an upper bound of the peak of live
+    /// bytes (what is live is always committed).
+    [[nodiscard]] std::size_t peak_committed() const noexcept;
 
     /// The lease size: the most extra credit a thread cache gets beyond its request.
     [[nodiscard]] std::int64_t lease_bytes() const noexcept {
@@ -106,6 +122,14 @@ class budget {
     }
     [[nodiscard]] amount lease() const noexcept { return {lease_bytes(), max_lease_blocks}; }
     static constexpr std::int64_t max_lease_blocks = std::int64_t{1} << 16;
+
+    /// fork(): the prepare handler takes the lock; the parent's handler releases it.
+    void lock_for_fork() noexcept { mutex_.lock(); }
+    /// See lock_for_fork.
+    void unlock_after_fork() noexcept { mutex_.unlock(); }
+    /// The child's handler: releases the lock and forgets every waiter (their threads do not
+    /// exist in the child; their records are copies on stacks nobody runs on).
+    void reset_after_fork() noexcept;
 
     /// Fills the exhaustion fields of `s`.
     void fill_stats(pool_stats& s) const;
@@ -119,13 +143,26 @@ class budget {
 
   private:
     struct waiter {
+        enum state_kind : unsigned char { queued, granted, rejected };
         amount need;
-        bool granted = false;
+        steady::time_point start;
+        state_kind state = queued;
         waiter* next = nullptr;
         std::condition_variable cv;
     };
+    class queue_guard;
 
     [[nodiscard]] bool fits(amount need) const noexcept;
+    [[nodiscard]] bool larger_than_limits(amount need) const noexcept;
+    /// Commits `need` if it fits and nobody waits (mutex held).
+    bool take_now(amount need) noexcept;
+    /// The fail/bypass step: reclaims stranded credit if that can make `need` fit, then tries
+    /// again (mutex held on entry and exit, released meanwhile).
+    bool take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need, reclaimer& r);
+    /// Queues, waits in backoff steps until granted, rejected or past the deadline.
+    outcome wait(std::unique_lock<std::mutex>& lock, amount need, std::size_t requested,
+                 const wait_policy& wp, reclaimer& r);
+    void refuse_unfit_waiters() noexcept;
     void commit(amount a) noexcept;
     void grant_waiters() noexcept;
     void reset_backoff_if_under() noexcept;
@@ -158,8 +195,7 @@ class budget {
     std::atomic<std::int64_t> committed_bytes_{0};
     std::atomic<std::int64_t> committed_blocks_{0};
     std::atomic<std::int64_t> lease_bytes_{0};
-    std::atomic<std::int64_t> live_sampled_{0};
-    std::atomic<std::int64_t> live_peak_{0};
+    std::atomic<std::int64_t> peak_committed_bytes_{0};
 
     // Statistics.
     std::atomic<std::uint64_t> waits_{0}, timeouts_{0}, failures_{0}, overcommits_{0}, bypasses_{0},

@@ -69,7 +69,8 @@ buffer_pool_core::checkout buffer_pool_core::check_out() {
     // The wait is bounded by a year so that a huge max_elapsed cannot overflow the deadline.
     const std::chrono::nanoseconds patience = std::min(
         options_.backoff.max_elapsed, std::chrono::nanoseconds(std::chrono::hours(24 * 365)));
-    wait_policy wp{options_.on_exhaustion, steady::now() + patience};
+    const steady::time_point now = steady::now();
+    wait_policy wp{options_.on_exhaustion, now + patience, now};
     scope_override(&wp.policy, &wp.deadline, false);
     std::chrono::nanoseconds waited{0};
     const outcome o = slots_.acquire({0, 1}, options_.default_capacity, wp, no_reclaim_, &waited);

@@ -59,6 +59,12 @@ class central_list {
     /// checked-build diagnostics.
     [[nodiscard]] bool owns(const void* p, const class_info& k) noexcept;
 
+    /// fork(): the prepare handler takes the lock (so that no thread holds it across the fork);
+    /// the parent and child handlers release it (the child's copy is owned by its only thread).
+    void lock_for_fork() noexcept { mutex_.lock(); }
+    /// See lock_for_fork.
+    void unlock_after_fork() noexcept { mutex_.unlock(); }
+
   private:
     std::size_t shrink_to(const class_info& k, std::uint32_t keep, upstream_source& up) noexcept;
 

@@ -32,6 +32,11 @@ class checked_registry {
     free_verdict remove(void* p, std::size_t block, std::size_t align, live_record* was) noexcept;
     /// Number of live blocks and their bytes (for the destruction report).
     void totals(std::size_t* blocks, std::size_t* bytes) const noexcept;
+    /// fork(): the prepare handler takes the lock (so that no thread holds it across the fork);
+    /// the parent and child handlers release it (the child's copy is owned by its only thread).
+    void lock_for_fork() noexcept { mutex_.lock(); }
+    /// See lock_for_fork.
+    void unlock_after_fork() noexcept { mutex_.unlock(); }
 
   private:
     mutable std::mutex mutex_;
@@ -45,6 +50,8 @@ class checked_registry {
         return free_verdict::ok;
     }
     void totals(std::size_t* blocks, std::size_t* bytes) const noexcept { *blocks = *bytes = 0; }
+    void lock_for_fork() noexcept {}
+    void unlock_after_fork() noexcept {}
 };
 #endif
 

@@ -2,6 +2,8 @@
 
 #include <new>
 
+#include "meta.hpp"
+
 namespace bpool::detail {
 
 namespace {
@@ -29,12 +31,12 @@ void chunk_set::unlink(chunk* c) noexcept {
 }
 
 chunk* chunk_set::new_chunk(const class_info& k, upstream_source& up) {
-    auto* c = new chunk;
+    auto* c = meta::create<chunk>();
     try {
         index_.reserve_one();  // so that the insert below cannot fail after upstream gave memory
         c->base = static_cast<std::byte*>(up.allocate(chunk_bytes(k), k.chunk_align));
     } catch (...) {
-        delete c;
+        meta::destroy(c);
         throw;
     }
     track::region_reserved(c->base, chunk_bytes(k));
@@ -113,13 +115,13 @@ void chunk_set::release(chunk* c, const class_info& k, upstream_source& up) noex
     index_.erase(c->base);
     idle_blocks_ -= k.chunk_blocks;
     up.deallocate(c->base, chunk_bytes(k), k.chunk_align);
-    delete c;
+    meta::destroy(c);
 }
 
 void chunk_set::destroy(const class_info& k, upstream_source& up) noexcept {
     index_.for_each([&](void*, chunk*& c) {
         up.deallocate(c->base, chunk_bytes(k), k.chunk_align);
-        delete c;
+        meta::destroy(c);
     });
     index_.clear();
     avail_ = spare_ = nullptr;

@@ -1,5 +1,7 @@
 #include "direct.hpp"
 
+#include <algorithm>
+
 #include "track.hpp"
 
 namespace bpool::detail {
@@ -24,6 +26,7 @@ void* direct_registry::allocate(upstream_source& up, std::size_t size, std::size
         // and takes the slow path that tells it apart.
         if (counts_.bypass_blocks++ == 0) flags_.fetch_or(bypass_bit_, std::memory_order_seq_cst);
         counts_.bypass_bytes += size;
+        counts_.bypass_peak_bytes = std::max(counts_.bypass_peak_bytes, counts_.bypass_bytes);
     } else {
         ++counts_.large_blocks;
         counts_.large_bytes += size;

@@ -27,6 +27,7 @@ struct direct_block {
 struct direct_counts {
     std::size_t large_bytes = 0, large_blocks = 0;
     std::size_t bypass_bytes = 0, bypass_blocks = 0;
+    std::size_t bypass_peak_bytes = 0;  // the highest bypass_bytes
     std::uint64_t allocations = 0, deallocations = 0;
 };
 
@@ -55,6 +56,11 @@ class direct_registry {
     void destroy(upstream_source& up) noexcept;
 
     [[nodiscard]] direct_counts counts() const noexcept;
+    /// fork(): the prepare handler takes the lock (so that no thread holds it across the fork);
+    /// the parent and child handlers release it (the child's copy is owned by its only thread).
+    void lock_for_fork() noexcept { mutex_.lock(); }
+    /// See lock_for_fork.
+    void unlock_after_fork() noexcept { mutex_.unlock(); }
 
   private:
     std::atomic<std::uint32_t>& flags_;

@@ -8,34 +8,12 @@
 #include <thread>
 #include <vector>
 
+#include "meta.hpp"
 #include "options.hpp"
 
 namespace bpool::detail {
 
 namespace {
-
-// Pool ids index the TLS slot tables; they are recycled, so tables stay small. Generations are
-// never reused, so a slot left by a destroyed pool never matches a new one.
-std::mutex ids_mutex;
-std::vector<std::uint32_t> free_ids;
-std::uint32_t next_id = 0;
-std::atomic<std::uint64_t> next_gen{1};
-
-std::uint32_t acquire_id() {
-    std::lock_guard lock(ids_mutex);
-    if (!free_ids.empty()) {
-        const std::uint32_t id = free_ids.back();
-        free_ids.pop_back();
-        return id;
-    }
-    free_ids.reserve(next_id + 1);  // so that release_id cannot fail
-    return next_id++;
-}
-
-void release_id(std::uint32_t id) noexcept {
-    std::lock_guard lock(ids_mutex);
-    free_ids.push_back(id);  // cannot reallocate: reserved in acquire_id
-}
 
 constexpr amount amount_of(const class_info& k) noexcept {
     return {k.size, 1};
@@ -76,11 +54,21 @@ constexpr std::uint32_t central_keep(const class_info& k) noexcept {
 
 pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resource* upstream) {
     init_heavy_barrier();
-    const std::uint32_t id = acquire_id();
+    const pool_ident ident = acquire_pool_ident();
     try {
-        return new pool_core(options, upstream, id, next_gen.fetch_add(1));
+        void* memory = meta::allocate(sizeof(pool_core));
+        if (memory == nullptr) throw std::bad_alloc();
+        pool_core* core;
+        try {
+            core = ::new (memory) pool_core(options, upstream, ident.id, ident.gen);
+        } catch (...) {
+            meta::deallocate(memory, sizeof(pool_core));
+            throw;
+        }
+        list_pool(core);
+        return core;
     } catch (...) {
-        release_id(id);
+        release_pool_ident(ident.id);
         throw;
     }
 }
@@ -105,10 +93,14 @@ pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* ups
 pool_core::~pool_core() = default;
 
 void pool_core::release_ref() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        this->~pool_core();
+        meta::deallocate(this, sizeof(pool_core));
+    }
 }
 
 void pool_core::shutdown() noexcept {
+    unlist_pool(this);
     {
         std::lock_guard lock(registry_mutex_);
         // Unlist every cache. Their owners still hold references and free them later; their bins
@@ -128,7 +120,7 @@ void pool_core::shutdown() noexcept {
         central_[c].destroy(classes[c], upstream_);
     direct_.destroy(upstream_);
     BPOOL_ASSERT(upstream_.held() == 0);
-    release_id(id_);
+    release_pool_ident(id_);
     release_ref();
 }
 
@@ -145,8 +137,9 @@ thread_cache* pool_core::cache_for_thread() noexcept {
         slot->gen = 0;
         stale->core_->detach(stale);
     }
-    auto* tc = new (std::nothrow) thread_cache(this);
-    if (tc == nullptr) return nullptr;
+    void* memory = meta::allocate(sizeof(thread_cache));
+    if (memory == nullptr) return nullptr;
+    auto* tc = ::new (memory) thread_cache(this);
     refs_.fetch_add(1, std::memory_order_relaxed);
     {
         std::lock_guard lock(registry_mutex_);  // set_limits changes the lease under this lock
@@ -191,29 +184,32 @@ void pool_core::quiesce_locked(F&& f) noexcept {
     flags_.fetch_and(~std::uint32_t{flag_quiesce}, std::memory_order_release);
 }
 
+amount pool_core::unlist(thread_cache* tc) noexcept {
+    for (unsigned c = 0; c <= largest_class_; ++c) {
+        const bin& b = tc->bin_of(c);
+        retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
+        retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
+    }
+    release_bins(tc);
+    const amount credit = return_credit(tc, {});
+    if (tc->prev_)
+        tc->prev_->next_ = tc->next_;
+    else
+        caches_ = tc->next_;
+    if (tc->next_) tc->next_->prev_ = tc->prev_;
+    tc->listed_ = false;
+    cache_count_.fetch_sub(1, std::memory_order_relaxed);
+    return credit;
+}
+
 void pool_core::detach(thread_cache* tc) noexcept {
     amount credit{};
     {
         std::lock_guard lock(registry_mutex_);
-        if (tc->listed_) {
-            for (unsigned c = 0; c <= largest_class_; ++c) {
-                const bin& b = tc->bin_of(c);
-                retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
-                retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
-            }
-            release_bins(tc);
-            credit = return_credit(tc, {});
-            if (tc->prev_)
-                tc->prev_->next_ = tc->next_;
-            else
-                caches_ = tc->next_;
-            if (tc->next_) tc->next_->prev_ = tc->prev_;
-            tc->listed_ = false;
-            cache_count_.fetch_sub(1, std::memory_order_relaxed);
-        }
+        if (tc->listed_) credit = unlist(tc);
     }
     if (!credit.zero()) budget_.give(credit);
-    delete tc;
+    meta::destroy(tc);
     release_ref();
 }
 
@@ -232,30 +228,41 @@ void pool_core::reclaim(bool force) noexcept {
     if (!total.zero()) budget_.give(total);
 }
 
+bool pool_core::reclaim_for(amount missing) noexcept {
+    amount total{};
+    {
+        std::lock_guard lock(registry_mutex_);
+        // A look first (no barrier): quiesce only if the caches hold enough to cover what is
+        // missing. The sum may be slightly stale; a quiesce that finds less merely refuses later.
+        amount held{};
+        for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
+            held = held + clamped(tc->credit());
+        if (held.bytes < missing.bytes || held.blocks < missing.blocks || held.zero()) return false;
+        quiesce_locked([&](thread_cache& tc) { total = total + return_credit(&tc, {}); });
+    }
+    if (total.zero()) return false;
+    budget_.give(total);
+    return true;
+}
+
 // Takes the cache's credit above `keep` out of it (the caller gives it to the budget).
 amount pool_core::return_credit(thread_cache* tc, amount keep) noexcept {
     const amount have = tc->credit();
     const amount back = clamped(have - keep);
     tc->set_credit(have - back);
-    tc->leased_ = tc->leased_ - back;
-    settle(tc);  // before the budget shrinks: the sampled total must never exceed what is committed
     return back;
-}
-
-void pool_core::settle(thread_cache* tc) noexcept {
-    const std::int64_t net = tc->leased_.bytes - tc->credit().bytes;
-    const std::int64_t delta = net - tc->published_;
-    tc->published_ = net;
-    if (delta != 0) budget_.publish(delta);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Allocation
 // ---------------------------------------------------------------------------------------------
 
-wait_policy pool_core::policy_for(request_mode mode) const noexcept {
-    wait_policy wp{options_.on_exhaustion, steady::time_point::max()};
+wait_policy pool_core::policy_for(request_mode& mode) const noexcept {
+    if (mode.policy) return *mode.policy;
+    // The deadline and the wait's start come from one instant, so that a request that times out
+    // reports at least the wait it was allowed.
     const auto now = steady::now();
+    wait_policy wp{options_.on_exhaustion, steady::time_point::max(), now};
     std::chrono::nanoseconds budget_time = options_.backoff.max_elapsed;
     if (mode.what == request_mode::timed) {
         wp.policy = exhaustion::wait;
@@ -265,7 +272,19 @@ wait_policy pool_core::policy_for(request_mode mode) const noexcept {
         now + std::min(budget_time, std::chrono::nanoseconds(std::chrono::hours(24 * 365)));
     scope_override(&wp.policy, &wp.deadline, mode.what == request_mode::timed);
     if (mode.what == request_mode::no_wait) wp.policy = exhaustion::fail;
+    mode.policy = wp;
     return wp;
+}
+
+template <class F>
+decltype(auto) pool_core::bounded(request_mode& mode, F&& f) {
+    const wait_policy wp = policy_for(mode);
+    if (wp.policy == exhaustion::fail) {
+        const exhaustion_scope scope(exhaustion::fail, wp.deadline);
+        return f();
+    }
+    const exhaustion_scope scope(wp.deadline);
+    return f();
 }
 
 void pool_core::throw_refused(outcome o, std::size_t bytes, std::chrono::nanoseconds waited) const {
@@ -283,7 +302,7 @@ void* pool_core::allocate(std::size_t bytes, std::size_t alignment, request_mode
     return allocate_uncached(c, bytes, mode);
 }
 
-bool pool_core::paces(request_mode mode) const noexcept {
+bool pool_core::paces(const request_mode& mode) const noexcept {
     // The soft threshold slows every request down, except those that promise not to be slowed:
     // try_allocate, and requests in an exhaustion_scope that asks to fail or bypass.
     if (mode.what == request_mode::no_wait) return false;
@@ -298,7 +317,7 @@ bool pool_core::paces(request_mode mode) const noexcept {
 // a wait), inside the operation, so that the caller spends it before a quiescer could take it
 // back; false with the outcome otherwise. Called inside an operation; may leave and re-enter it,
 // but never while holding credit it has just been granted.
-bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode mode,
+bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode& mode,
                             outcome* result, std::chrono::nanoseconds* waited) {
     bool pace = paces(mode);
     for (;;) {
@@ -314,9 +333,7 @@ bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, re
         if (r == budget::lease_result::refused) break;
         if (r == budget::lease_result::leased) {
             tc->set_credit(have + granted);
-            tc->leased_ = tc->leased_ + granted;
             refresh_limits(tc);
-            settle(tc);
             return true;
         }
         // Above the soft threshold: pause once, holding no new credit, then lease for real.
@@ -334,8 +351,6 @@ bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, re
     enter(tc);
     if (*result != outcome::granted && *result != outcome::overcommitted) return false;
     tc->set_credit(tc->credit() + need);
-    tc->leased_ = tc->leased_ + need;
-    settle(tc);
     return true;
 }
 
@@ -347,21 +362,24 @@ amount pool_core::excess_credit(thread_cache* tc) noexcept {
 }
 
 void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes,
-                                 request_mode mode) {
+                                 request_mode& mode) {
     const class_info& k = classes[c];
     enter(tc);
     outcome result = outcome::granted;
     std::chrono::nanoseconds waited{0};
     if (!take_credit(tc, amount_of(k), bytes, mode, &result, &waited)) {
         tc->leave();
-        if (result == outcome::bypass) return allocate_bypass(k.size, k.align);
+        if (result == outcome::bypass) return allocate_bypass(k.size, k.align, mode);
         if (mode.what == request_mode::no_wait) return nullptr;
         throw_refused(result, bytes, waited);
     }
     if (tc->bin_of(c).head == nullptr) {
         tune(tc, c);
         try {
-            tc->fill(c, central_[c].take(k, transfer_batch(tc->bin_of(c), k), upstream_, totals_));
+            tc->fill(c, bounded(mode, [&] {
+                         return central_[c].take(k, transfer_batch(tc->bin_of(c), k), upstream_,
+                                                 totals_);
+                     }));
         } catch (...) {
             // The credit stays with the cache unless others need it now; nothing else changed.
             const amount back = excess_credit(tc);
@@ -379,7 +397,7 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
     return p;
 }
 
-outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode mode,
+outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode& mode,
                                  std::chrono::nanoseconds* waited) {
     // No cache to keep an extra lease in: exactly `need`, paced first above the soft threshold.
     for (bool pace = paces(mode);; pace = false) {
@@ -393,18 +411,18 @@ outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode mo
     return budget_.acquire(need, bytes, policy_for(mode), *this, waited);
 }
 
-void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode mode) {
+void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode& mode) {
     const class_info& k = classes[c];
     std::chrono::nanoseconds waited{0};
     const outcome o = acquire_exact(amount_of(k), bytes, mode, &waited);
-    if (o == outcome::bypass) return allocate_bypass(k.size, k.align);
+    if (o == outcome::bypass) return allocate_bypass(k.size, k.align, mode);
     if (o != outcome::granted && o != outcome::overcommitted) {
         if (mode.what == request_mode::no_wait) return nullptr;
         throw_refused(o, bytes, waited);
     }
     block_list got;
     try {
-        got = central_[c].take(k, 1, upstream_, totals_);
+        got = bounded(mode, [&] { return central_[c].take(k, 1, upstream_, totals_); });
     } catch (...) {
         budget_.give(amount_of(k));
         if (mode.what == request_mode::no_wait) return nullptr;
@@ -412,12 +430,11 @@ void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode m
     }
     void* p = got.pop();
     retired_allocs_[c].fetch_add(1, std::memory_order_relaxed);
-    budget_.publish(k.size);
     track::block_live(p, k.size);
     return p;
 }
 
-void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, request_mode mode) {
+void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, request_mode& mode) {
     const std::size_t size = direct_size(bytes);
     if (size == 0 || size > static_cast<std::size_t>(budget::unlimited)) {
         if (mode.what == request_mode::no_wait) return nullptr;
@@ -436,21 +453,13 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     } else {
         o = acquire_exact(need, bytes, mode, &waited);
     }
-    if (o == outcome::bypass) return allocate_bypass(size, alignment);
+    if (o == outcome::bypass) return allocate_bypass(size, alignment, mode);
     if (o != outcome::granted && o != outcome::overcommitted) {
         if (mode.what == request_mode::no_wait) return nullptr;
         throw_refused(o, bytes, waited);
     }
     try {
-        void* p = direct_.allocate(upstream_, size, alignment, false);
-        if (tc == nullptr) {
-            budget_.publish(need.bytes);
-        } else {
-            enter(tc);  // large blocks are rare and big: publish now so the peak sees them at once
-            settle(tc);
-            tc->leave();
-        }
-        return p;
+        return bounded(mode, [&] { return direct_.allocate(upstream_, size, alignment, false); });
     } catch (...) {
         if (tc == nullptr) {
             budget_.give(need);
@@ -466,8 +475,8 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     }
 }
 
-void* pool_core::allocate_bypass(std::size_t size, std::size_t alignment) {
-    return direct_.allocate(upstream_, size, alignment, true);
+void* pool_core::allocate_bypass(std::size_t size, std::size_t alignment, request_mode& mode) {
+    return bounded(mode, [&] { return direct_.allocate(upstream_, size, alignment, true); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,10 +503,7 @@ bool pool_core::deallocate_direct(void* p) noexcept {
     direct_block b;
     if (!direct_.remove(p, &b)) return false;
     upstream_.deallocate(p, b.size, b.align);
-    if (!b.bypass) {
-        budget_.publish(-static_cast<std::int64_t>(b.size));
-        budget_.give({static_cast<std::int64_t>(b.size), 1});
-    }
+    if (!b.bypass) budget_.give({static_cast<std::int64_t>(b.size), 1});
     return true;
 }
 
@@ -648,7 +654,6 @@ void pool_core::deallocate_uncached(unsigned c, void* p) noexcept {
     one.push(p);
     put_central(c, one);
     retired_frees_[c].fetch_add(1, std::memory_order_relaxed);
-    budget_.publish(-static_cast<std::int64_t>(k.size));
     budget_.give(amount_of(k));
 }
 
@@ -771,8 +776,10 @@ pool_stats pool_core::stats() const {
     s.large_live_bytes = d.large_bytes;
     s.bypass_live_bytes = d.bypass_bytes;
     s.bypass_live_blocks = d.bypass_blocks;
-    // The sampled peak lags what caches have not settled yet; the live total is a floor for it.
-    s.peak_live_bytes = std::max(budget_.peak_live(), s.live_bytes);
+    // Live bytes are always committed (or bypass blocks) and always inside memory held from
+    // upstream: both peaks bound the peak of live bytes from above.
+    s.peak_live_bytes = std::max(
+        s.live_bytes, std::min(budget_.peak_committed() + d.bypass_peak_bytes, upstream_.peak()));
     s.thread_cached_bytes = thread_cached;
     s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
     s.upstream_bytes = upstream_.held();

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory_resource>
 #include <mutex>
+#include <optional>
 
 #include <bpool/errors.hpp>
 #include <bpool/pool_options.hpp>
@@ -27,10 +28,30 @@
 
 namespace bpool::detail {
 
+/// A pool's index into the TLS slot tables (recycled) and its generation (never reused).
+struct pool_ident {
+    std::uint32_t id;
+    std::uint64_t gen;
+};
+
+class pool_core;
+
+/// Takes an id and a generation for a new pool; registers the fork handlers on first use.
+/// Throws std::bad_alloc. (pools.cpp)
+pool_ident acquire_pool_ident();
+/// Gives a destroyed pool's id back.
+void release_pool_ident(std::uint32_t id) noexcept;
+/// Adds a pool to, or removes it from, the list of pools the fork handlers walk.
+void list_pool(pool_core* p) noexcept;
+void unlist_pool(pool_core* p) noexcept;
+
 /// How one call wants exhaustion handled (beyond the pool's options and the thread's scope).
 struct request_mode {
     enum kind : unsigned char { normal, no_wait, timed } what = normal;
     std::chrono::nanoseconds timeout{0};  // for `timed`
+    /// The request's policy, fixed when it is first needed (pool_core::policy_for), so that its
+    /// wait at the cap and its upstream calls share one deadline.
+    std::optional<wait_policy> policy{};
 };
 
 class pool_core final : public reclaimer {
@@ -81,22 +102,45 @@ class pool_core final : public reclaimer {
     /// is still listed (the pool alive), frees it, and drops its reference to this core.
     void detach(thread_cache* tc) noexcept;
 
+    // --- fork (pools.cpp) ---------------------------------------------------------------------
+    /// Takes every lock of the pool and quiesces its caches (pthread_atfork prepare).
+    void fork_prepare() noexcept;
+    /// Releases what fork_prepare took (in the parent).
+    void fork_parent() noexcept;
+    /// Releases what fork_prepare took and gives back the caches of threads that do not exist in
+    /// the child (in the child).
+    void fork_child() noexcept;
+    /// The list of pools (guarded by the pools' mutex in pools.cpp).
+    pool_core* older_ = nullptr;
+    pool_core* newer_ = nullptr;
+
     void reclaim(bool force) noexcept override;
+    bool reclaim_for(amount missing) noexcept override;
 
   private:
     pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
               std::uint64_t gen);
     ~pool_core();
     void release_ref() noexcept;
+    /// Unlists a listed cache (registry lock held): its bins go to the central lists and its
+    /// counters into the retired totals; returns its credit, for the caller to give back.
+    amount unlist(thread_cache* tc) noexcept;
+    void unlock_components_after_fork() noexcept;
 
     // Handshake (thread_cache.hpp): enter an operation on the owner's slow path.
     void enter(thread_cache* tc) noexcept;
     template <class F>
     void quiesce_locked(F&& f) noexcept;
 
-    [[nodiscard]] wait_policy policy_for(request_mode mode) const noexcept;
+    /// The request's policy and deadline (computed once per request, then kept in `mode`).
+    [[nodiscard]] wait_policy policy_for(request_mode& mode) const noexcept;
+    /// Runs `f`, which may call upstream, bounded by the request: under an exhaustion_scope with
+    /// its deadline (and `fail`, if that is its policy), so that an upstream that is itself a
+    /// capped pool waits no longer than this request may, and not at all for try_allocate.
+    template <class F>
+    decltype(auto) bounded(request_mode& mode, F&& f);
     /// Whether requests of `mode` are delayed above the soft threshold (wait, overcommit).
-    [[nodiscard]] bool paces(request_mode mode) const noexcept;
+    [[nodiscard]] bool paces(const request_mode& mode) const noexcept;
     /// The class of a pooled request, or no_class if upstream serves it directly.
     [[nodiscard]] unsigned class_of(std::size_t bytes, std::size_t alignment) const noexcept {
         return bytes <= largest_size_ ? class_for(bytes, alignment, largest_class_) : no_class;
@@ -108,13 +152,13 @@ class pool_core final : public reclaimer {
     [[noreturn]] void throw_refused(outcome o, std::size_t bytes,
                                     std::chrono::nanoseconds waited) const;
 
-    void* allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes, request_mode mode);
-    void* allocate_uncached(unsigned c, std::size_t bytes, request_mode mode);
-    void* allocate_direct(std::size_t bytes, std::size_t alignment, request_mode mode);
-    void* allocate_bypass(std::size_t size, std::size_t alignment);
-    bool take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode mode,
+    void* allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes, request_mode& mode);
+    void* allocate_uncached(unsigned c, std::size_t bytes, request_mode& mode);
+    void* allocate_direct(std::size_t bytes, std::size_t alignment, request_mode& mode);
+    void* allocate_bypass(std::size_t size, std::size_t alignment, request_mode& mode);
+    bool take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode& mode,
                      outcome* result, std::chrono::nanoseconds* waited);
-    outcome acquire_exact(amount need, std::size_t bytes, request_mode mode,
+    outcome acquire_exact(amount need, std::size_t bytes, request_mode& mode,
                           std::chrono::nanoseconds* waited);
     bool deallocate_direct(void* p) noexcept;
     void deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept;
@@ -144,7 +188,6 @@ class pool_core final : public reclaimer {
     /// the budget): all of it while requests wait or usage is above the soft threshold, else what
     /// exceeds its hold limit, keeping one lease.
     amount excess_credit(thread_cache* tc) noexcept;
-    void settle(thread_cache* tc) noexcept;
     void refresh_limits(thread_cache* tc) const noexcept;
 
     std::atomic<int> refs_{1};

@@ -7,9 +7,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <utility>
 
 #include "check.hpp"
+#include "meta.hpp"
 
 namespace bpool::detail {
 
@@ -85,10 +87,13 @@ class ptr_map {
 
     /// Removes every entry and frees the table.
     void clear() noexcept {
-        slots_.reset();
+        release(slots_, capacity());
+        slots_ = nullptr;
         mask_ = 0;
         size_ = 0;
     }
+
+    ~ptr_map() { clear(); }
 
   private:
     struct slot {
@@ -98,29 +103,41 @@ class ptr_map {
 
     [[nodiscard]] std::size_t capacity() const noexcept { return slots_ ? mask_ + 1 : 0; }
 
+    // Tables live in metadata memory (meta.hpp), never in the global heap.
+    static slot* make_table(std::size_t n) {
+        void* p = meta::allocate(n * sizeof(slot));
+        if (p == nullptr) throw std::bad_alloc();
+        auto* table = static_cast<slot*>(p);
+        std::uninitialized_value_construct_n(table, n);
+        return table;
+    }
+    static void release(slot* table, std::size_t n) noexcept {
+        if (table == nullptr) return;
+        std::destroy_n(table, n);
+        meta::deallocate(table, n * sizeof(slot));
+    }
+
     [[nodiscard]] std::size_t home(std::uintptr_t k) const noexcept {
         // Fibonacci hashing of the address without its always-zero low bits.
         return static_cast<std::size_t>(((k >> 4) * 0x9E3779B97F4A7C15ull) >> 20) & mask_;
     }
 
     void grow() {
-        const std::size_t n = capacity() ? capacity() * 2 : 16;
-        auto fresh = std::make_unique<slot[]>(n);
-        std::swap(fresh, slots_);
-        const std::size_t old_n = mask_ + 1;
+        const std::size_t old_n = capacity();
+        const std::size_t n = old_n ? old_n * 2 : 16;
+        slot* old = std::exchange(slots_, make_table(n));
         mask_ = n - 1;
-        if (fresh) {
-            for (std::size_t i = 0; i < old_n; ++i) {
-                if (fresh[i].key == 0) continue;
-                std::size_t j = home(fresh[i].key);
-                while (slots_[j].key != 0)
-                    j = (j + 1) & mask_;
-                slots_[j] = std::move(fresh[i]);
-            }
+        for (std::size_t i = 0; i < old_n; ++i) {
+            if (old[i].key == 0) continue;
+            std::size_t j = home(old[i].key);
+            while (slots_[j].key != 0)
+                j = (j + 1) & mask_;
+            slots_[j] = std::move(old[i]);
         }
+        release(old, old_n);
     }
 
-    std::unique_ptr<slot[]> slots_;
+    slot* slots_ = nullptr;
     std::size_t mask_ = 0;
     std::size_t size_ = 0;
 };

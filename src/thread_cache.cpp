@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "meta.hpp"
 #include "pool_core.hpp"
 
 namespace bpool::detail {
@@ -98,7 +99,7 @@ struct exit_hook {
             release(s);
         for (std::uint32_t i = 0; i < t.extra_size; ++i)
             release(t.extra[i]);
-        std::free(std::exchange(t.extra, nullptr));
+        meta::deallocate(std::exchange(t.extra, nullptr), t.extra_size * sizeof(tls_slot));
         t.extra_size = 0;
     }
 };
@@ -118,10 +119,10 @@ tls_slot* slot_for(std::uint32_t id) noexcept {
     const std::uint32_t i = id - fixed_slots;
     if (i >= t.extra_size) {
         const std::uint32_t n = std::max<std::uint32_t>(i + 1, t.extra_size * 2);
-        auto* grown = static_cast<tls_slot*>(std::calloc(n, sizeof(tls_slot)));
+        auto* grown = static_cast<tls_slot*>(meta::allocate(n * sizeof(tls_slot)));
         if (grown == nullptr) return nullptr;
         if (t.extra_size) std::memcpy(grown, t.extra, t.extra_size * sizeof(tls_slot));
-        std::free(t.extra);
+        meta::deallocate(t.extra, t.extra_size * sizeof(tls_slot));
         t.extra = grown;
         t.extra_size = n;
     }

@@ -268,10 +268,6 @@ class alignas(64) thread_cache {
     std::int64_t reserved_ = 0;
     /// A bin found no room and a rebalance may make some (owner; see pool_core::rebalance).
     bool wants_room_ = false;
-    /// Net credit leased from the budget and not returned (owner / quiescer).
-    amount leased_{};
-    /// Live bytes this cache last published to the budget's sampled total.
-    std::int64_t published_ = 0;
 
     // --- registry (guarded by the pool's registry lock) --------------------------------------
     pool_core* core_;

@@ -26,7 +26,8 @@ bool lease(budget& b, amount need, amount* granted) {
 }
 
 wait_policy waiting_for(std::chrono::nanoseconds d, exhaustion p = exhaustion::wait) {
-    return {p, steady::now() + d};
+    const steady::time_point now = steady::now();
+    return {p, now + d, now};
 }
 
 // Sets a byte limit and leases all of it at once: from then on every request must wait.

@@ -25,12 +25,15 @@ struct pool_stats {
     static constexpr std::size_t wait_buckets = 32;
 
     // Memory.
-    std::size_t live_bytes = 0;       ///< Bytes handed out and not given back (block sizes).
-    std::size_t live_blocks = 0;      ///< Blocks handed out and not given back.
-    std::size_t peak_live_bytes = 0;  ///< Highest `live_bytes` seen, sampled whenever a thread
-                                      ///< settles its accounting with the pool (see README).
-    std::size_t cached_bytes = 0;     ///< Idle bytes kept for reuse: thread caches, central lists,
-                                      ///< free blocks in chunks.
+    std::size_t live_bytes = 0;   ///< Bytes handed out and not given back (block sizes).
+    std::size_t live_blocks = 0;  ///< Blocks handed out and not given back.
+    /// An upper bound of the highest `live_bytes` since construction: never below any
+    /// `live_bytes` a snapshot reported, never above `peak_upstream_bytes`. It is the peak of
+    /// what was committed against the cap (live bytes plus credit leased to thread caches, at
+    /// most a lease per thread more), bounded by what upstream held (see README, "Statistics").
+    std::size_t peak_live_bytes = 0;
+    std::size_t cached_bytes = 0;  ///< Idle bytes kept for reuse: thread caches, central lists,
+                                   ///< free blocks in chunks.
     std::size_t thread_cached_bytes = 0;  ///< The part of `cached_bytes` in thread caches.
     std::size_t upstream_bytes = 0;       ///< Bytes currently held from the upstream resource.
     std::size_t peak_upstream_bytes = 0;  ///< Highest `upstream_bytes` since construction.
@@ -48,9 +51,11 @@ struct pool_stats {
     std::size_t max_live_blocks = 0;  ///< 0: unlimited.
 
     // Exhaustion.
-    std::uint64_t waits = 0;                 ///< Requests that had to wait at the cap.
-    std::chrono::nanoseconds total_wait{0};  ///< Sum of the time those requests waited.
-    std::chrono::nanoseconds max_wait{0};    ///< Longest single wait.
+    /// Requests that had to wait at the cap, counted when their wait begins (so a stall in
+    /// progress shows here at once, and in `waiters` and `oldest_wait`).
+    std::uint64_t waits = 0;
+    std::chrono::nanoseconds total_wait{0};  ///< Sum of the time finished waits took.
+    std::chrono::nanoseconds max_wait{0};    ///< Longest finished wait.
     /// Waits by duration: bucket i counts waits of [2^i, 2^(i+1)) microseconds (bucket 0 also
     /// counts waits under 1 us; the last bucket also counts everything longer).
     std::array<std::uint64_t, wait_buckets> wait_histogram{};
@@ -60,6 +65,8 @@ struct pool_stats {
     std::uint64_t bypasses = 0;     ///< Requests served outside the pool (`bypass`).
     std::uint64_t paced = 0;        ///< Requests delayed by the soft threshold.
     std::size_t waiters = 0;        ///< Requests waiting right now.
+    std::chrono::nanoseconds oldest_wait{0};  ///< How long the oldest wait in progress has lasted
+                                              ///< (0: nobody waits).
     std::chrono::nanoseconds backoff_interval{0};  ///< The step the next wait starts with.
 };
 
