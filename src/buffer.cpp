@@ -129,8 +129,9 @@ void buffer::release() noexcept {
 }
 
 // Makes room for `need` bytes (need > capacity_) and appends `tail`. Tries the geometric size
-// first without waiting; if that does not fit under the cap, asks for just `need` (which may wait,
-// per `may_wait`), so that a write that can succeed is not refused for the slack.
+// first without waiting, then (over a pool) a smaller step that still fits above `need`; if none
+// fits under the cap, asks for just `need` (which may wait, per `may_wait`), so that a write that
+// can succeed is not refused for the slack.
 void buffer::grow(std::size_t need, bool geometric, std::span<const std::byte> tail,
                   bool may_wait) {
     check_bound();
@@ -143,19 +144,17 @@ void buffer::grow(std::size_t need, bool geometric, std::span<const std::byte> t
                                                                  : max_size();
         if (target > need) want = std::max(minimal, round_up(target));
     }
-    std::size_t got = want;
-    std::byte* p = want > minimal ? try_take(want) : nullptr;
-    if (p == nullptr) {
-        p = take(minimal, may_wait);
-        got = minimal;
-    }
+    allocation_result got{};
+    if (want > minimal) got = try_take(minimal, want);
+    if (got.ptr == nullptr) got = {take(minimal, may_wait), minimal};
+    auto* p = static_cast<std::byte*>(got.ptr);
     // Nothing below throws: the buffer changes only now.
     if (size_ > 0) std::memcpy(p, data_, size_);
     if (!tail.empty()) std::memcpy(p + size_, tail.data(), tail.size());
     const std::size_t new_size = size_ + tail.size();
     free_storage();
     data_ = p;
-    capacity_ = got;
+    capacity_ = got.bytes;
     size_ = new_size;
 }
 
@@ -183,13 +182,12 @@ std::byte* buffer::take(std::size_t n, bool may_wait) const {
     return static_cast<std::byte*>(bind_.resource->allocate(n, alignment));
 }
 
-std::byte* buffer::try_take(std::size_t n) const noexcept {
-    if (bind_.pool != nullptr)
-        return static_cast<std::byte*>(bind_.pool->try_allocate(n, alignment));
+allocation_result buffer::try_take(std::size_t minimal, std::size_t want) const noexcept {
+    if (bind_.pool != nullptr) return bind_.pool->try_allocate_growth(minimal, want, alignment);
     try {
-        return static_cast<std::byte*>(bind_.resource->allocate(n, alignment));
+        return {bind_.resource->allocate(want, alignment), want};
     } catch (...) {  // any failure: the caller falls back to the minimal size, which reports it
-        return nullptr;
+        return {};
     }
 }
 

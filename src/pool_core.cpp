@@ -701,6 +701,30 @@ std::size_t pool_core::block_size(std::size_t bytes, std::size_t alignment) cons
     return c == no_class ? direct_size(bytes) : classes[c].size;
 }
 
+std::size_t pool_core::block_size_at_most(std::size_t limit, std::size_t alignment) const noexcept {
+    if (!is_power_of_two(alignment)) return 0;
+    // Every block size is a multiple of 16; a direct block is exactly its rounded request.
+    const std::size_t s = limit & ~std::size_t{15};
+    if (s < min_block_size) return 0;
+    unsigned c = class_of(s, alignment);
+    if (c == no_class) return s;
+    // s is pooled, in class c (whose size may exceed s): the largest class no larger than s
+    // among those that honour the alignment (class_for skips the others upwards).
+    for (;; --c) {
+        if (classes[c].size <= s && classes[c].align >= alignment) return classes[c].size;
+        if (c == 0) return 0;
+    }
+}
+
+std::size_t pool_core::headroom() const noexcept {
+    const std::size_t cap = budget_.capacity();
+    if (cap == 0) return SIZE_MAX;
+    std::int64_t used = budget_.committed().bytes;
+    if (const thread_cache* tc = find_cache(id_, gen_)) used -= tc->credit().bytes;
+    const auto limit = static_cast<std::int64_t>(cap);
+    return used >= limit ? 0 : static_cast<std::size_t>(limit - used);
+}
+
 pool_options pool_core::options() const {
     pool_options o = options_;
     o.capacity = budget_.capacity();

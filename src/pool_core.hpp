@@ -93,6 +93,13 @@ class pool_core final : public reclaimer {
     [[nodiscard]] std::size_t capacity() const noexcept { return budget_.capacity(); }
     [[nodiscard]] std::size_t max_live_blocks() const noexcept { return budget_.max_live_blocks(); }
     [[nodiscard]] std::size_t block_size(std::size_t bytes, std::size_t alignment) const noexcept;
+    /// The largest block size of at most `limit` bytes for `alignment`; 0 if there is none.
+    [[nodiscard]] std::size_t block_size_at_most(std::size_t limit,
+                                                 std::size_t alignment) const noexcept;
+    /// The bytes the calling thread could be granted now without waiting: the capacity less what
+    /// is committed, this thread's own unspent credit included (its requests spend it first);
+    /// SIZE_MAX without a capacity. A moment's estimate while other threads run.
+    [[nodiscard]] std::size_t headroom() const noexcept;
 
     // --- thread caches ------------------------------------------------------------------------
     /// Returns the calling thread's cache, creating it; nullptr if the thread is exiting or memory

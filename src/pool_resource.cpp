@@ -73,6 +73,24 @@ void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noex
     }
 }
 
+allocation_result pool_resource::try_allocate_growth(std::size_t needed, std::size_t preferred,
+                                                     std::size_t alignment) noexcept {
+    const std::size_t low = block_size(needed, alignment);
+    const std::size_t high = preferred > needed ? block_size(preferred, alignment) : 0;
+    if (low == 0 || high <= low) return {};
+    if (void* p = try_allocate(high, alignment)) return {p, high};
+    // Measured after the refusal, which gave this thread's unspent credit back to the budget.
+    const std::size_t room = core_->headroom();
+    if (room <= low) return {};
+    // Half of what is left above `low`: a lone growing container then reaches the largest size
+    // growth can reach (the old block and the new one together fill the capacity) in one more
+    // step, and containers growing side by side each leave the others room.
+    const std::size_t step = core_->block_size_at_most(low + (room - low) / 2, alignment);
+    if (step <= low || step >= high) return {};
+    if (void* p = try_allocate(step, alignment)) return {p, step};
+    return {};
+}
+
 void* pool_resource::allocate_for(std::size_t bytes, std::size_t alignment,
                                   std::chrono::nanoseconds timeout) {
     void* p = pop_cached(*core_, bytes, alignment);

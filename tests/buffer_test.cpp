@@ -2,6 +2,7 @@
 // cap, overflow) with the buffer unchanged, move semantics, empty buffers, and the checked build's
 // misuse reports.
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <memory_resource>
 #include <stdexcept>
@@ -476,6 +477,61 @@ TEST(BufferOverPool, AppendAtTheCapUnderWaitThrowsTimedOut) {
         EXPECT_GE(e.waited(), 50ms);
     }
     EXPECT_EQ(snapshot(b), before);
+}
+
+// Blocks above 4 KiB come from upstream at their exact size (as past the default 1 MiB), so that
+// growing to exactly what each write needs gains nothing from the size classes.
+pool_options near_cap_options(std::size_t capacity) {
+    return {
+        .largest_pooled_block = 4 << 10, .capacity = capacity, .on_exhaustion = exhaustion::fail};
+}
+
+TEST(BufferOverPool, GrowthPastAThirdOfTheCapStaysGeometric) {
+    // Under 700 KiB, doubling 256 KiB needs 768 KiB live during the copy: from there on only a
+    // smaller block fits. Growing to just what each 64-byte write needs would reallocate (and copy
+    // the whole buffer) 1024 times on the way to 320 KiB.
+    pool_resource pool(near_cap_options(700 << 10));
+    buffer b(&pool);
+    const std::string piece(64, 'p');
+    const std::uint64_t before = pool.stats().allocations;
+    while (b.size() < (320u << 10))
+        ASSERT_FALSE(b.write(piece)) << "at " << b.size();
+    const std::uint64_t growths = pool.stats().allocations - before;
+    EXPECT_LE(growths, 16u) << "64 B doubling to 256 KiB is 13 blocks, then a bounded few";
+    EXPECT_TRUE(b.view() == std::string(320 << 10, 'p'));  // not _EQ: 320 KiB of output
+    EXPECT_EQ(pool.live_bytes(), b.capacity()) << "the old blocks went back";
+    EXPECT_LE(pool.stats().peak_live_bytes, pool.capacity());
+}
+
+TEST(BufferOverPool, GrowthNearTheCapLeavesHalfTheHeadroomToOthers) {
+    // 100 KiB held elsewhere, 256 KiB in the buffer: 344 KiB of headroom under 700 KiB, of which
+    // the growth takes at most half above what the write needs.
+    pool_resource pool(near_cap_options(700 << 10));
+    void* other = pool.allocate(100 << 10);
+    buffer b(&pool, 256 << 10);
+    ASSERT_FALSE(b.write(std::string(256 << 10, 'a')));
+    ASSERT_EQ(b.capacity(), std::size_t{256} << 10);
+    ASSERT_FALSE(b.write("b"));
+    const std::size_t need = (256u << 10) + 1;
+    const std::size_t headroom = (700u - 100 - 256) << 10;
+    EXPECT_GT(b.capacity(), need + (32u << 10)) << "more than the write needs";
+    EXPECT_LE(b.capacity(), need + (headroom - need) / 2 + 16) << "half the headroom at most";
+    EXPECT_EQ(b.size(), need);
+    EXPECT_EQ(b.view().back(), 'b');
+    b.release();
+    pool.deallocate(other, 100 << 10);
+}
+
+TEST(BufferOverPool, GrowthNearTheCapStillReachesHalfTheCap) {
+    // The largest buffer growth can reach: its new block and the old one fit together, so about
+    // half the capacity. Taking more than the write needs must not make that any smaller.
+    pool_resource pool(near_cap_options(700 << 10));
+    buffer b(&pool);
+    const std::string piece(64, 'p');
+    while (!b.write(piece)) {
+    }
+    EXPECT_GE(b.size(), (350u << 10) - 64) << "half the capacity, to within one write";
+    EXPECT_LE(pool.stats().peak_live_bytes, pool.capacity());
 }
 
 // --- checked build: misuse stops the program with a message -----------------------------------

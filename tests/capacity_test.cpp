@@ -425,6 +425,42 @@ TEST(Capacity, TryAllocateNeverWaits) {
     free_all(pool, blocks, 512);
 }
 
+TEST(Capacity, TryAllocateGrowthTakesThePreferredSizeElseAStepAboveTheNeed) {
+    // Blocks above 4 KiB come from upstream at their exact size (rounded to 16 bytes).
+    pool_options o = capped(700 << 10, exhaustion::wait, 10s);
+    o.largest_pooled_block = 4 << 10;
+    pool_resource pool(o);
+    allocation_result a = pool.try_allocate_growth(1000, 3000);
+    ASSERT_NE(a.ptr, nullptr) << "far from the cap: the preferred size";
+    EXPECT_EQ(a.bytes, pool.block_size(3000));
+    pool.deallocate(a.ptr, a.bytes);
+    EXPECT_EQ(pool.try_allocate_growth(3000, 3000).ptr, nullptr) << "nothing above the need";
+
+    // The block being replaced holds 256 KiB: doubling it would pass 700 KiB.
+    void* old = pool.allocate(256 << 10);
+    const std::size_t need = (256u << 10) + 64;
+    const std::size_t headroom = (700u - 256) << 10;
+    const auto start = clock_type::now();
+    a = pool.try_allocate_growth(need, 512 << 10);
+    ASSERT_NE(a.ptr, nullptr);
+    EXPECT_GT(a.bytes, need);
+    EXPECT_LE(a.bytes, need + (headroom - need) / 2) << "half the headroom above the need";
+    EXPECT_EQ(pool.block_size(a.bytes), a.bytes) << "a whole block";
+    EXPECT_EQ(pool.live_bytes(), (256u << 10) + a.bytes);
+    pool.deallocate(a.ptr, a.bytes);
+
+    // 200 KiB more live: not even the need fits beside the old block, and nothing waits for it.
+    void* other = pool.allocate(200 << 10);
+    a = pool.try_allocate_growth(need, 512 << 10);
+    EXPECT_EQ(a.ptr, nullptr);
+    EXPECT_EQ(a.bytes, 0u);
+    EXPECT_LT(clock_type::now() - start, 2s) << "never waits";
+    EXPECT_EQ(pool.stats().waits, 0u);
+    EXPECT_EQ(pool.live_bytes(), std::size_t{456} << 10);
+    pool.deallocate(other, 200 << 10);
+    pool.deallocate(old, 256 << 10);
+}
+
 TEST(Capacity, AllocateForWaitsAtMostItsTimeout) {
     pool_resource pool(
         capped(8 << 10, exhaustion::fail));  // allocate_for waits whatever the policy

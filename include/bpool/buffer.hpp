@@ -14,6 +14,7 @@ namespace bpool {
 
 class buffer_pool;
 class pool_resource;
+struct allocation_result;
 
 namespace detail {
 class buffer_pool_core;
@@ -37,13 +38,16 @@ class buffer_pool_core;
 ///   `std::errc::operation_not_permitted` and `append`, `reserve` and `resize` throw
 ///   `std::logic_error`.
 ///
-/// Growth is geometric (at least doubling) and, over a `pool_resource`, goes through its size
-/// classes: `capacity()` is always the usable size of the block the buffer holds. Past the pool's
-/// `largest_pooled_block` the buffer keeps growing with blocks served by upstream. The doubled
-/// size is only tried, without waiting; when it does not fit under the pool's capacity, the buffer
-/// asks for just what it needs, and only that request meets the policy below.
-/// Growth allocates the new block before freeing the old one, so both count against the capacity
-/// for a moment; every operation that fails leaves the buffer unchanged.
+/// Growth is geometric (doubling, where the pool's capacity allows) and, over a `pool_resource`,
+/// goes through its size classes: `capacity()` is always the usable size of the block the buffer
+/// holds. Past the pool's `largest_pooled_block` the buffer keeps growing with blocks served by
+/// upstream. The doubled size is only tried, without waiting; when it does not fit under the pool's
+/// capacity, a smaller step above what the write needs is tried the same way
+/// (`pool_resource::try_allocate_growth`: at most half the pool's headroom), so that growth near
+/// the capacity stays geometric; when none fits, the buffer asks for just what it needs, and only
+/// that request meets the policy below. Growth allocates the new block before freeing the old one,
+/// so both count against the capacity for a moment; every operation that fails leaves the buffer
+/// unchanged.
 ///
 /// At the pool's capacity, growth follows the buffer's pool: with
 /// `buffer_pool_options::write_backoff` it follows the pool's exhaustion policy (`wait`: backoff
@@ -182,7 +186,8 @@ class buffer {
     [[nodiscard]] std::size_t round_up(std::size_t n) const;
     [[nodiscard]] std::size_t first_capacity() const noexcept;
     [[nodiscard]] std::byte* take(std::size_t n, bool may_wait) const;
-    [[nodiscard]] std::byte* try_take(std::size_t n) const noexcept;
+    // Without waiting, a block of more than `minimal` bytes, `want` at most; null if none.
+    [[nodiscard]] allocation_result try_take(std::size_t minimal, std::size_t want) const noexcept;
     void check_bound() const;
     void free_storage() noexcept;
     void leave_home() noexcept;

@@ -15,6 +15,12 @@ namespace detail {
 class pool_core;
 }
 
+/// A block and its size, as `pool_resource::try_allocate_growth` returns it.
+struct allocation_result {
+    void* ptr = nullptr;    ///< The block; null if none was allocated.
+    std::size_t bytes = 0;  ///< Its size, all usable: give it back with `deallocate(ptr, bytes)`.
+};
+
 /// A thread-safe `std::pmr::memory_resource` that serves requests up to `largest_pooled_block`
 /// (1 MiB by default) from size classes (about four per doubling), through per-thread caches, under
 /// an optional hard cap on live memory with a backoff-on-exhaustion policy.
@@ -107,6 +113,23 @@ class pool_resource final : public std::pmr::memory_resource {
     /// not apply. Thread-safe.
     [[nodiscard]] void* try_allocate(std::size_t bytes,
                                      std::size_t alignment = alignof(std::max_align_t)) noexcept;
+
+    /// Effects: for a container that grows geometrically by replacing its block (the old one stays
+    /// live while it is copied), allocates like `try_allocate` (never waiting, never paced; the
+    /// policies do not apply) a block of more than `needed` bytes: of `preferred` bytes if that
+    /// fits under the capacity; otherwise the largest block that takes at most half of the
+    /// headroom left above `needed` (what the capacity leaves after live blocks and the credit
+    /// other threads' caches hold), so that other requests keep the rest.
+    /// Near the capacity, where the doubled block no longer fits beside the one it replaces, this
+    /// keeps growth geometric: asking for exactly what each write needs would copy the whole
+    /// container at every write. The caller asks `allocate` for `needed` itself, under the policy,
+    /// when this returns no block.
+    /// Returns: the block and its size (a `block_size`, above `block_size(needed, alignment)` and
+    /// at most `block_size(preferred, alignment)`), or `{nullptr, 0}` if no such block fits now, or
+    /// on any error (as `try_allocate`).
+    [[nodiscard]] allocation_result try_allocate_growth(
+        std::size_t needed, std::size_t preferred,
+        std::size_t alignment = alignof(std::max_align_t)) noexcept;
 
     /// Effects: allocates like `allocate`, waiting at the cap (whatever the pool's policy) for at
     /// most `timeout` (and not past an `exhaustion_scope` deadline).

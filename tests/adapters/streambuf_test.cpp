@@ -411,6 +411,40 @@ TEST(Streambuf, TheDoubledBlockIsNeverWaitedFor) {
     EXPECT_EQ(os.view().back(), 'b');
 }
 
+TEST(Streambuf, GrowthPastAThirdOfTheCapStaysGeometric) {
+    // Blocks above 4 KiB come from upstream at their exact size (as past the default 1 MiB). Under
+    // 700 KiB, doubling 256 KiB needs 768 KiB live during the copy: from there on only a smaller
+    // block fits. Growing to just what each 64-character write needs would reallocate (and copy
+    // everything written) 1024 times on the way to 320 KiB.
+    pool_options o = capped(700 << 10, exhaustion::fail);
+    o.largest_pooled_block = 4 << 10;
+    checked_pool p(o);
+    ostream os(p.pool);
+    const std::string piece(64, 'p');
+    const std::uint64_t before = p.pool.stats().allocations;
+    while (os.view().size() < (320u << 10) && os << piece) {
+    }
+    EXPECT_TRUE(os.good()) << os.error().message();
+    const std::uint64_t growths = p.pool.stats().allocations - before;
+    EXPECT_LE(growths, 14u) << "256 B doubling to 256 KiB is 11 blocks, then a bounded few";
+    EXPECT_TRUE(os.view() == std::string(320 << 10, 'p'));  // not _EQ: 320 KiB of output
+    EXPECT_EQ(p.pool.live_bytes(), os.rdbuf()->capacity()) << "the old blocks went back";
+}
+
+TEST(Streambuf, GrowthNearTheCapStillReachesHalfTheCap) {
+    // The largest storage growth can reach: the new block and the old one fit together, so about
+    // half the capacity. Taking more than the write needs must not make that any smaller.
+    pool_options o = capped(700 << 10, exhaustion::fail);
+    o.largest_pooled_block = 4 << 10;
+    checked_pool p(o);
+    ostream os(p.pool);
+    const std::string piece(64, 'p');
+    while (os << piece) {
+    }
+    EXPECT_EQ(os.error(), errc::capacity_exceeded);
+    EXPECT_GE(os.view().size(), (350u << 10) - 64) << "half the capacity, to within one write";
+}
+
 TEST(Streambuf, AFailedReserveOrAssignKeepsTheContentsAndSetsError) {
     checked_pool p(capped(8 << 10, exhaustion::fail));
     streambuf sb(p.pool);

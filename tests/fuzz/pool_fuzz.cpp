@@ -1,13 +1,28 @@
 // libFuzzer target: reads the input as a program of operations on a pool_resource (allocate,
 // deallocate, write, trim, set_capacity, set_max_live_blocks, try_allocate, upstream failures,
-// buffers growing over the pool by writes) and
-// after every step checks that contents are intact and that the pool agrees with a simple model:
-// live bytes and blocks, and, with the `fail` policy on one thread, that an allocation succeeds
-// exactly when it fits under the limits. Any disagreement aborts (a crash for libFuzzer).
+// buffers growing over the pool by writes) and after every step checks that the pool agrees with a
+// simple model: live bytes and blocks, and, with the `fail` policy on one thread, that an
+// allocation succeeds exactly when it fits under the limits. Any disagreement aborts (a crash for
+// libFuzzer).
+//
+// Contents are checked incrementally, so that a step costs the same however much memory is live:
+// every block carries a pattern derived from its seed, checked in full whenever the harness
+// touches the block (before it is refilled or freed, and every block is freed by the end of the
+// input), and every buffer is compared with its model after each write to it and before it is
+// emptied or destroyed. After every step a few windows of that memory (of two blocks and one
+// buffer, at places that vary from step to step) are checked too, so that corruption is also
+// caught close to the step that caused it.
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
+#include <memory_resource>
+#include <mutex>
+#include <new>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -16,26 +31,70 @@
 #include <bpool/errors.hpp>
 #include <bpool/pool_resource.hpp>
 
+// The harness's own work (filling and checking patterns, the counting upstream) is not instrumented
+// for coverage: it is not the code under test, and its loops would only slow every run down and
+// add features that guide nothing. The pragma reaches the header's templates and lambdas, which a
+// function attribute cannot.
+#pragma clang attribute push(__attribute__((no_sanitize("coverage"))), apply_to = function)
 #include "support/counting_resource.hpp"
+#pragma clang attribute pop
+
+#define HARNESS_ONLY __attribute__((no_sanitize("coverage")))
 
 namespace {
 
 using bpool::test::check_pattern;
 using bpool::test::counting_resource;
 using bpool::test::fill_pattern;
+using bpool::test::pattern_byte;
 
-// The per-step check of every live block: every 7th byte that fill_pattern wrote, plus the last one
-// (the full check runs when the block is freed). Not instrumented for coverage: it is the harness,
-// not the code under test, and instrumented it took most of the time.
-__attribute__((no_sanitize("coverage"))) bool spot_check(const void* p, std::size_t n,
-                                                         std::uint64_t seed) {
+// The bytes fill_pattern writes into an n-byte block, numbered in order: all of a block of up to
+// 4096 bytes; of a larger one the first and last 256 and every 61st between (the rule of
+// bpool::test::for_pattern_bytes, which rule_agrees() checks once).
+struct pattern_bytes {
+    std::size_t n;
+    [[nodiscard]] HARNESS_ONLY std::size_t middle() const {
+        return n <= 4096 ? 0 : (n - 512 + 60) / 61;
+    }
+    [[nodiscard]] HARNESS_ONLY std::size_t count() const { return n <= 4096 ? n : 512 + middle(); }
+    [[nodiscard]] HARNESS_ONLY std::size_t at(std::size_t k) const {
+        if (n <= 4096 || k < 256) return k;
+        if (k < 256 + middle()) return 256 + 61 * (k - 256);
+        return n - 256 + (k - 256 - middle());
+    }
+};
+
+HARNESS_ONLY bool rule_agrees() {
+    constexpr std::size_t sizes[] = {0, 1, 4096, 4097, 4608, 4669, 70000, 3 << 20};
+    for (const std::size_t n : sizes) {
+        const pattern_bytes pb{n};
+        std::size_t k = 0;
+        bool ok = true;
+        bpool::test::for_pattern_bytes(n, [&](std::size_t i) { ok = ok && pb.at(k++) == i; });
+        if (!ok || k != pb.count()) return false;
+    }
+    return true;
+}
+
+// Checks `len` of the pattern bytes of the n-byte block at `p`, from the `first`-th.
+HARNESS_ONLY bool check_window(const void* p, std::size_t n, std::uint64_t seed, std::size_t first,
+                               std::size_t len) {
     const auto* b = static_cast<const unsigned char*>(p);
-    bool ok = true;
-    std::size_t k = 0;
-    bpool::test::for_pattern_bytes(n, [&](std::size_t i) {
-        if (k++ % 7 == 0 || i == n - 1) ok = ok && b[i] == bpool::test::pattern_byte(seed, i);
-    });
-    return ok;
+    const pattern_bytes pb{n};
+    const std::size_t end = std::min(pb.count(), first + len);
+    for (std::size_t k = first; k < end; ++k) {
+        const std::size_t i = pb.at(k);
+        if (b[i] != pattern_byte(seed, i)) return false;
+    }
+    return true;
+}
+
+// The text a buffer write appends: the pattern of `seed`, every byte.
+HARNESS_ONLY std::string pattern_text(std::size_t n, std::uint32_t seed) {
+    std::string text(n, '\0');
+    for (std::size_t i = 0; i < n; ++i)
+        text[i] = static_cast<char>(pattern_byte(seed, i));
+    return text;
 }
 
 #define FUZZ_CHECK(cond)                                                                      \
@@ -98,6 +157,8 @@ class harness {
         for (const live_block& b : live_)
             free_block(b);
         live_.clear();
+        for (const auto& [buf, model] : buffers_)
+            FUZZ_CHECK(buf.view() == model);
         buffers_.clear();
         verify();
         upstream_.fail_all(false);
@@ -126,6 +187,7 @@ class harness {
             case 6:
                 if (!live_.empty()) {
                     live_block& b = live_[in_.byte() % live_.size()];
+                    FUZZ_CHECK(check_pattern(b.p, b.bytes, b.seed));
                     b.seed = in_.u32();
                     fill_pattern(b.p, b.bytes, b.seed);
                 }
@@ -204,10 +266,12 @@ class harness {
             write_buffer(buffers_[in_.byte() % buffers_.size()]);
         } else if (what % 4 == 2) {
             auto& [buf, model] = buffers_[in_.byte() % buffers_.size()];
+            FUZZ_CHECK(buf.view() == model);
             buf.reset();
             model.clear();
         } else {
             const std::size_t k = in_.byte() % buffers_.size();
+            FUZZ_CHECK(buffers_[k].first.view() == buffers_[k].second);
             buffers_[k] = std::move(buffers_.back());
             buffers_.pop_back();
         }
@@ -217,9 +281,7 @@ class harness {
         auto& [buf, model] = entry;
         const std::size_t n = in_.size() % 200000;
         const std::uint32_t seed = in_.u32();
-        std::string text(n, '\0');
-        for (std::size_t i = 0; i < n; ++i)
-            text[i] = static_cast<char>(bpool::test::pattern_byte(seed, i));
+        const std::string text = pattern_text(n, seed);
         const std::size_t need = buf.size() + n;
         const bool grows = need > buf.capacity();
         const std::size_t cap = pool_.capacity();
@@ -266,11 +328,34 @@ class harness {
         FUZZ_CHECK(s.live_blocks == model_blocks());
         FUZZ_CHECK(s.upstream_bytes == upstream_.live_bytes());
         FUZZ_CHECK(s.allocations - s.deallocations == model_blocks());
-        for (const live_block& b : live_)
-            FUZZ_CHECK(spot_check(b.p, b.bytes, b.seed));
-        for (const auto& [buf, model] : buffers_)
-            FUZZ_CHECK(buf.view() == model);
+        sample_contents();
     }
+
+    // A bounded sample of the contents, at places that vary from step to step (see the top).
+    HARNESS_ONLY void sample_contents() {
+        ++samples_;
+        const std::size_t blocks = std::min<std::size_t>(live_.size(), 2);
+        for (std::size_t j = 0; j < blocks; ++j) {
+            const live_block& b = live_[(samples_ * 2 + j) % live_.size()];
+            const std::size_t count = pattern_bytes{b.bytes}.count();
+            const std::size_t first = count <= window ? 0 : place(j) % (count - window + 1);
+            FUZZ_CHECK(check_window(b.p, b.bytes, b.seed, first, window));
+        }
+        if (!buffers_.empty()) {
+            const auto& [buf, model] = buffers_[samples_ % buffers_.size()];
+            FUZZ_CHECK(buf.size() == model.size());
+            const std::size_t from =
+                model.size() <= window ? 0 : place(2) % (model.size() - window + 1);
+            FUZZ_CHECK(buf.view().substr(from, window) ==
+                       std::string_view(model).substr(from, window));
+        }
+    }
+    // Spreads the samples over the memory: a different place for each step and each `j`.
+    [[nodiscard]] std::size_t place(std::size_t j) const {
+        return static_cast<std::size_t>(
+            (samples_ * 0x9E3779B97F4A7C15ull + j * 0xBF58476D1CE4E5B9ull) >> 16);
+    }
+    static constexpr std::size_t window = 32;  // pattern bytes of a block, or bytes of a buffer
 
     reader& in_;
     counting_resource& upstream_;
@@ -280,11 +365,14 @@ class harness {
     std::size_t model_bytes_ = 0;
     bool injected_ = false;
     int steps_ = 0;
+    std::uint64_t samples_ = 0;
 };
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    static const bool rule_ok = rule_agrees();
+    FUZZ_CHECK(rule_ok);
     reader in(data, size);
     counting_resource upstream;
     {

@@ -31,10 +31,12 @@ namespace bpool {
 ///
 /// - **Output** appends (or, after a seek back, overwrites). The storage grows geometrically (x2)
 ///   and each step takes the whole size class (`pool_resource::block_size`), so writing n
-///   characters copies O(n) in total. The doubled block is only tried, without waiting
-///   (`pool_resource::try_allocate`); if it does not fit under the pool's capacity next to the
-///   block it replaces, the growth asks for just the block the write needs, under the pool's
-///   policy (as `bpool::buffer` does).
+///   characters copies O(n) in total. The doubled block is only tried, without waiting; if it
+///   does not fit under the pool's capacity next to the block it replaces, a smaller step above
+///   what the write needs is tried the same way (`pool_resource::try_allocate_growth`: at most
+///   half the pool's headroom), so that growth near the capacity stays geometric; if none fits,
+///   the growth asks for just the block the write needs, under the pool's policy (as
+///   `bpool::buffer` does).
 /// - **Input** reads back what was written; `seekoff`/`seekpos` move the read and/or write position
 ///   anywhere in [0, `size()`].
 /// - **At the pool's capacity** a growth follows the pool's policy (`wait`, `fail`, ...). If it
@@ -75,6 +77,7 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
           pool_(other.pool_),
           data_(std::exchange(other.data_, nullptr)),
           cap_(std::exchange(other.cap_, 0)),
+          bytes_(std::exchange(other.bytes_, 0)),
           high_(std::exchange(other.high_, 0)),
           error_(std::exchange(other.error_, {})) {
         other.set_areas(0, 0);
@@ -101,6 +104,7 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
         std::swap(pool_, other.pool_);
         std::swap(data_, other.data_);
         std::swap(cap_, other.cap_);
+        std::swap(bytes_, other.bytes_);
         std::swap(high_, other.high_);
         std::swap(error_, other.error_);
     }
@@ -357,50 +361,59 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
             return nullptr;
         }
     }
+    // Without ever waiting, a block of more than `minimal` bytes, `preferred` at most; null on any
+    // failure (the caller then asks for `minimal`, which reports the failure).
+    allocation_result try_take_more(std::size_t minimal, std::size_t preferred) noexcept {
+        if (pool_ != nullptr) return pool_->try_allocate_growth(minimal, preferred, alignof(CharT));
+        void* p = try_take(preferred);
+        return {p, p != nullptr ? preferred : 0};
+    }
 
     static std::error_code failure_code() noexcept;
     void free_storage() noexcept {
-        if (data_ != nullptr) resource_->deallocate(data_, cap_ * sizeof(CharT), alignof(CharT));
+        if (data_ != nullptr) resource_->deallocate(data_, bytes_, alignof(CharT));
     }
-    // Installs `data`/`cap` as the storage, keeping the contents (already copied) and positions.
-    void replace_storage(CharT* data, std::size_t cap) noexcept {
+    // Installs `data` (allocated as `bytes`) as the storage, keeping the contents (already copied)
+    // and positions.
+    void replace_storage(CharT* data, std::size_t bytes) noexcept {
         const std::size_t get = get_pos(), put = put_pos();
         high_ = size();
         free_storage();
         data_ = data;
-        cap_ = cap;
+        cap_ = bytes / sizeof(CharT);
+        bytes_ = bytes;
         set_areas(get, put);
     }
 
     std::pmr::memory_resource* resource_;
     pool_resource* pool_;  // resource_ if it is a pool (for its size classes), else null
     CharT* data_ = nullptr;
-    std::size_t cap_ = 0;   // characters data_ holds
+    std::size_t cap_ = 0;  // characters data_ holds
+    // The size data_ was allocated with: cap_ characters, and a pool's block may add a few bytes
+    // short of one more character.
+    std::size_t bytes_ = 0;
     std::size_t high_ = 0;  // furthest write position when last synced (see size())
     std::error_code error_;
 };
 
-// Tries the geometric size first without waiting; if that does not fit under the cap (the old
-// block stays live during the copy), asks for just the block that holds `need` characters under
-// the pool's policy (which may wait), so that a write that can succeed is not refused for the
-// slack.
+// Tries the geometric size first without waiting, then (over a pool) a smaller step that still
+// fits above `need` (the old block stays live during the copy); if none fits under the cap, asks
+// for just the block that holds `need` characters under the pool's policy (which may wait), so
+// that a write that can succeed is not refused for the slack.
 template <class CharT, class Traits>
 const CharT* basic_streambuf<CharT, Traits>::grow(std::size_t need, const CharT* src) {
     try {
         if (need > max_chars) fail_too_large();
         const std::size_t minimal = block_bytes(need);
         const std::size_t geometric = block_bytes(next_capacity(need));
-        std::size_t bytes = geometric;
-        void* p = geometric > minimal ? try_take(geometric) : nullptr;
-        if (p == nullptr) {
-            p = resource_->allocate(minimal, alignof(CharT));
-            bytes = minimal;
-        }
-        auto* data = static_cast<CharT*>(p);
+        allocation_result got{};
+        if (geometric > minimal) got = try_take_more(minimal, geometric);
+        if (got.ptr == nullptr) got = {resource_->allocate(minimal, alignof(CharT)), minimal};
+        auto* data = static_cast<CharT*>(got.ptr);
         const std::size_t used = size();
         if (used != 0) Traits::copy(data, data_, used);
         if (src != nullptr && holds(src)) src = data + (src - data_);
-        replace_storage(data, bytes / sizeof(CharT));
+        replace_storage(data, got.bytes);
         return src;
     } catch (...) {
         error_ = failure_code();
@@ -437,7 +450,7 @@ void basic_streambuf<CharT, Traits>::shrink_to_fit() noexcept {
     if (used == 0) {
         free_storage();
         data_ = nullptr;
-        cap_ = high_ = 0;
+        cap_ = bytes_ = high_ = 0;
         set_areas(0, 0);
         return;
     }
@@ -447,7 +460,7 @@ void basic_streambuf<CharT, Traits>::shrink_to_fit() noexcept {
     if (p == nullptr) return;
     auto* data = static_cast<CharT*>(p);
     Traits::copy(data, data_, used);
-    replace_storage(data, bytes / sizeof(CharT));
+    replace_storage(data, bytes);
 }
 
 template <class CharT, class Traits>
