@@ -2,6 +2,8 @@
 
 #if BPOOL_CHECKED
 
+#include <algorithm>
+#include <cstdio>
 #include <new>
 
 namespace bpool::detail {
@@ -30,11 +32,40 @@ free_verdict checked_registry::remove(void* p, std::size_t block, std::size_t al
     return free_verdict::ok;
 }
 
-void checked_registry::totals(std::size_t* blocks, std::size_t* bytes) const noexcept {
+void checked_registry::report_leaks() const noexcept {
+    // Grouped by block size in a fixed table (no allocation while the pool is being destroyed);
+    // sizes beyond the table's room are counted together.
+    struct group {
+        std::size_t block, count;
+    };
+    constexpr std::size_t room = 64;
+    group groups[room];
+    std::size_t used = 0, blocks = 0, bytes = 0, others = 0;
     std::lock_guard lock(mutex_);
-    *blocks = live_.size();
-    *bytes = 0;
-    live_.for_each([&](void*, live_record& r) { *bytes += r.block; });
+    live_.for_each([&](void*, live_record& r) {
+        ++blocks;
+        bytes += r.block;
+        std::size_t i = 0;
+        while (i < used && groups[i].block != r.block)
+            ++i;
+        if (i == used) {
+            if (used == room) {
+                ++others;
+                return;
+            }
+            groups[used++] = {r.block, 0};
+        }
+        ++groups[i].count;
+    });
+    if (blocks == 0) return;
+    std::sort(groups, groups + used, [](const group& a, const group& b) {
+        return a.count != b.count ? a.count > b.count : a.block < b.block;
+    });
+    std::fprintf(stderr, "bpool: pool destroyed with %zu live blocks (%zu bytes):", blocks, bytes);
+    for (std::size_t i = 0; i < used; ++i)
+        std::fprintf(stderr, "%s %zu x %zu B", i == 0 ? "" : ",", groups[i].count, groups[i].block);
+    if (others != 0) std::fprintf(stderr, ", %zu of other sizes", others);
+    std::fprintf(stderr, "\n");
 }
 
 }  // namespace bpool::detail

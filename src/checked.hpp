@@ -30,8 +30,9 @@ class checked_registry {
     /// Removes `p` if it is live and was requested with a size and alignment that cost the same
     /// block; else leaves everything as it is and says why (`*was` gets the record, if any).
     free_verdict remove(void* p, std::size_t block, std::size_t align, live_record* was) noexcept;
-    /// Number of live blocks and their bytes (for the destruction report).
-    void totals(std::size_t* blocks, std::size_t* bytes) const noexcept;
+    /// Writes to stderr, if blocks are live, one line: their count and bytes, and how many of
+    /// each block size (largest counts first), so that a leak can be traced to its size.
+    void report_leaks() const noexcept;
     /// fork(): the prepare handler takes the lock (so that no thread holds it across the fork);
     /// the parent and child handlers release it (the child's copy is owned by its only thread).
     void lock_for_fork() noexcept { mutex_.lock(); }
@@ -49,7 +50,7 @@ class checked_registry {
     free_verdict remove(void*, std::size_t, std::size_t, live_record*) noexcept {
         return free_verdict::ok;
     }
-    void totals(std::size_t* blocks, std::size_t* bytes) const noexcept { *blocks = *bytes = 0; }
+    void report_leaks() const noexcept {}
     void lock_for_fork() noexcept {}
     void unlock_after_fork() noexcept {}
 };

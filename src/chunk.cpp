@@ -34,7 +34,7 @@ chunk* chunk_set::new_chunk(const class_info& k, upstream_source& up) {
     auto* c = meta::create<chunk>();
     try {
         index_.reserve_one();  // so that the insert below cannot fail after upstream gave memory
-        c->base = static_cast<std::byte*>(up.allocate(chunk_bytes(k), k.chunk_align));
+        c->base = static_cast<std::byte*>(up.allocate(chunk_bytes(k), k.align));
     } catch (...) {
         meta::destroy(c);
         throw;
@@ -74,10 +74,8 @@ block_list chunk_set::take(const class_info& k, std::uint32_t n, upstream_source
 
 chunk* chunk_set::owner(const void* p, const class_info& k) noexcept {
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    auto* base = reinterpret_cast<void*>(addr & ~(std::uintptr_t{k.chunk_align} - 1));
-    chunk** found = index_.find(base);
-    if (found == nullptr) return nullptr;
-    chunk* c = *found;
+    chunk* c = index_.find(p, chunk_bytes(k));
+    if (c == nullptr) return nullptr;
     const std::size_t offset = addr - reinterpret_cast<std::uintptr_t>(c->base);
     if (offset % k.size != 0 || offset / k.size >= c->carved) return nullptr;
     return c;
@@ -114,13 +112,13 @@ void chunk_set::release(chunk* c, const class_info& k, upstream_source& up) noex
     if (c->listed) unlink(c);
     index_.erase(c->base);
     idle_blocks_ -= k.chunk_blocks;
-    up.deallocate(c->base, chunk_bytes(k), k.chunk_align);
+    up.deallocate(c->base, chunk_bytes(k), k.align);
     meta::destroy(c);
 }
 
 void chunk_set::destroy(const class_info& k, upstream_source& up) noexcept {
-    index_.for_each([&](void*, chunk*& c) {
-        up.deallocate(c->base, chunk_bytes(k), k.chunk_align);
+    index_.for_each([&](chunk* c) {
+        up.deallocate(c->base, chunk_bytes(k), k.align);
         meta::destroy(c);
     });
     index_.clear();

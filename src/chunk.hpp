@@ -1,6 +1,6 @@
-// Layer 2: chunks. A chunk is one upstream allocation carved into equal blocks of one size class.
-// It is aligned to a power of two at least its own size, so the chunk of any block is found by
-// masking the block's address and one lookup in the class's index. Blocks are carved lazily (a
+// Layer 2: chunks. A chunk is one upstream allocation carved into equal blocks of one size class,
+// aligned only as its blocks must be; the chunk of any block is found in the class's index of
+// chunks by address (chunk_index.hpp). Blocks are carved lazily (a
 // bump pointer), so a fresh chunk's memory is touched only as it is used. A chunk whose blocks are
 // all back is returned to upstream (one spare empty chunk per class is kept against thrashing).
 //
@@ -15,7 +15,7 @@
 #include <cstdint>
 
 #include "block_list.hpp"
-#include "ptr_map.hpp"
+#include "chunk_index.hpp"
 #include "size_classes.hpp"
 #include "upstream.hpp"
 
@@ -67,7 +67,7 @@ class chunk_set {
     void link(chunk* c) noexcept;
     void unlink(chunk* c) noexcept;
 
-    ptr_map<chunk*> index_;        // chunk base -> chunk
+    chunk_index<chunk> index_;     // chunks by base address
     chunk* avail_ = nullptr;       // chunks with free or uncarved blocks
     chunk* spare_ = nullptr;       // one empty chunk kept for reuse (also in avail_)
     std::size_t idle_blocks_ = 0;  // free + uncarved blocks over all chunks

@@ -109,13 +109,7 @@ void pool_core::shutdown() noexcept {
             tc->listed_ = false;
         caches_ = nullptr;
     }
-    if constexpr (track::checked) {
-        std::size_t blocks = 0, bytes = 0;
-        checked_.totals(&blocks, &bytes);
-        if (blocks != 0)
-            std::fprintf(stderr, "bpool: pool destroyed with %zu live blocks (%zu bytes)\n", blocks,
-                         bytes);
-    }
+    checked_.report_leaks();
     for (unsigned c = 0; c <= largest_class_; ++c)
         central_[c].destroy(classes[c], upstream_);
     direct_.destroy(upstream_);

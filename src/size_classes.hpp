@@ -71,7 +71,6 @@ struct class_info {
     std::uint32_t align;         ///< Block alignment: natural (largest power of two dividing
                                  ///< `size`) in multi-block classes, else single_block_align.
     std::uint32_t chunk_blocks;  ///< Blocks per chunk (1: each block is its own chunk).
-    std::uint32_t chunk_align;   ///< Alignment of a chunk (power of two >= its size).
     std::uint16_t batch;         ///< Most blocks moved between a thread cache and central at once.
     std::uint16_t cache_limit;   ///< Most blocks a thread cache may keep of this class (its bin
                                  ///< limit adapts below this: thread_cache.hpp, "Bin sizes").
@@ -91,11 +90,9 @@ constexpr class_info make_class_info(unsigned c) noexcept {
         // blocks up to 512 B, else 8 blocks, at most 64 KiB (then at least 4 blocks).
         const std::size_t target = clamp_size(size * 8, 4096, 65536);
         info.chunk_blocks = static_cast<std::uint32_t>(target / size);
-        info.chunk_align = static_cast<std::uint32_t>(std::bit_ceil(info.chunk_blocks * size));
     } else {
         info.align = static_cast<std::uint32_t>(single_block_align);
         info.chunk_blocks = 1;
-        info.chunk_align = info.align;
     }
     // Batches of at most about 8 KiB (2..32 blocks), one block from 64 KiB up. A bin may grow to
     // max_bin_bytes of blocks when its thread needs that many, or to one block of the classes
@@ -124,18 +121,13 @@ consteval bool table_is_sound() {
     for (unsigned c = 0; c < class_count; ++c) {
         const class_info& k = classes[c];
         if (k.size % 16 != 0 || k.align < 16 || k.size % k.align != 0) return false;
-        if (!std::has_single_bit(k.align) || !std::has_single_bit(k.chunk_align)) return false;
+        if (!std::has_single_bit(k.align)) return false;
         const std::size_t prev = c ? classes[c - 1].size : 0;
         if (size_to_class(k.size) != c || size_to_class(prev + 1) != c || prev >= k.size)
             return false;
         // Waste: a request one byte above the previous class loses under 25 % (or under 16 B).
         if ((k.size - prev - 1) * 4 >= k.size && k.size - prev > 16) return false;
         if (k.chunk_blocks == 0) return false;
-        // A multi-block chunk is aligned to cover itself (its chunk is found by masking); a
-        // single-block chunk is the block.
-        if (k.chunk_blocks > 1 ? k.chunk_align < std::size_t{k.chunk_blocks} * k.size
-                               : k.chunk_align != k.align)
-            return false;
         if (k.batch == 0 || k.cache_limit == 0) return false;
         // A bin holds at most max_bin_bytes, or one block; a full bin of a chunked class can give
         // a whole batch back.

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory_resource>
 #include <stdexcept>
+#include <string>
 
 #include <bpool/pool_resource.hpp>
 
@@ -138,6 +139,21 @@ TEST_F(Misuse, CheckedUseAfterFreeOfACachedBlockIsReported) {
             (void)pool.allocate(128);
         },
         "use-after-poison|use after free");
+}
+
+TEST_F(Misuse, CheckedLeakReportCountsEachBlockSize) {
+    ::testing::internal::CaptureStderr();
+    {
+        pool_resource pool;
+        for (int i = 0; i < 3; ++i)
+            (void)pool.allocate(64);  // leaked on purpose: the pool gives it all back anyway
+        (void)pool.allocate(4000);
+        pool.deallocate(pool.allocate(200), 200);  // not a leak
+    }
+    const std::string report = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(report.find("pool destroyed with 4 live blocks (4288 bytes): 3 x 64 B, 1 x 4096 B"),
+              std::string::npos)
+        << report;
 }
 
 #endif  // BPOOL_CHECKED

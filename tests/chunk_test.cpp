@@ -26,6 +26,45 @@ block_list to_list(const std::vector<void*>& blocks) {
     return list;
 }
 
+TEST(ChunkSet, AsksUpstreamForNoMoreAlignmentThanItsBlocksNeed) {
+    // A stricter alignment makes malloc pad every chunk (and glibc keeps the padding resident).
+    for (unsigned c = 0; c < class_count; ++c) {
+        const class_info& k = classes[c];
+        test::counting_resource counting;
+        upstream_source up(&counting);
+        chunk_set set;
+        std::vector<void*> blocks = to_vector(set.take(k, 1, up));
+        ASSERT_EQ(blocks.size(), 1u);
+        EXPECT_EQ(counting.max_alignment(), k.align) << "class of " << k.size << " B";
+        EXPECT_NE(set.owner(blocks[0], k), nullptr);
+        set.give_back(blocks[0], k, up);
+        set.destroy(k, up);
+    }
+}
+
+TEST(ChunkSet, FindsTheChunkOfEveryBlockAmongManyChunks) {
+    test::counting_resource counting;
+    upstream_source up(&counting);
+    const class_info& k = classes[size_to_class(48)];
+    chunk_set set;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 50; ++i) {
+        std::vector<void*> more = to_vector(set.take(k, k.chunk_blocks, up));
+        blocks.insert(blocks.end(), more.begin(), more.end());
+    }
+    EXPECT_EQ(set.chunk_count(), 50u);
+    for (void* p : blocks)
+        ASSERT_NE(set.owner(p, k), nullptr);
+    // Interior pointers and addresses outside every chunk are no block of the set.
+    EXPECT_EQ(set.owner(static_cast<char*>(blocks[0]) + 8, k), nullptr);
+    int outside = 0;
+    EXPECT_EQ(set.owner(&outside, k), nullptr);
+    for (void* p : blocks)
+        set.give_back(p, k, up);
+    set.destroy(k, up);
+    EXPECT_EQ(up.held(), 0u);
+}
+
 TEST(ChunkSet, CarvesAlignedDistinctBlocksFromOneChunk) {
     test::counting_resource counting;
     upstream_source up(&counting);

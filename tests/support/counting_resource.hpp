@@ -54,6 +54,11 @@ class counting_resource final : public std::pmr::memory_resource {
         std::lock_guard lock(mutex_);
         return mismatches_;
     }
+    /// The strictest alignment any allocation asked for.
+    [[nodiscard]] std::size_t max_alignment() const {
+        std::lock_guard lock(mutex_);
+        return max_alignment_;
+    }
     /// Allocations returned with less alignment than asked.
     [[nodiscard]] std::size_t misaligned() const {
         std::lock_guard lock(mutex_);
@@ -74,6 +79,7 @@ class counting_resource final : public std::pmr::memory_resource {
         if (reinterpret_cast<std::uintptr_t>(p) % alignment != 0) ++misaligned_;
         blocks_[p] = {bytes, alignment};
         ++allocations_;
+        if (alignment > max_alignment_) max_alignment_ = alignment;
         live_bytes_ += bytes;
         if (live_bytes_ > peak_bytes_) peak_bytes_ = live_bytes_;
         return p;
@@ -106,7 +112,7 @@ class counting_resource final : public std::pmr::memory_resource {
     mutable std::mutex mutex_;
     std::map<void*, record> blocks_;
     std::size_t live_bytes_ = 0, peak_bytes_ = 0, allocations_ = 0, failures_ = 0;
-    std::size_t mismatches_ = 0, misaligned_ = 0;
+    std::size_t mismatches_ = 0, misaligned_ = 0, max_alignment_ = 0;
     std::int64_t fail_countdown_ = -1;
     bool fail_all_ = false;
 };
