@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <thread>
 #include <vector>
 
@@ -139,6 +140,25 @@ TEST(Budget, WaitersAreGrantedInArrivalOrder) {
     EXPECT_GE(r.calls.load(), 1) << "waiters try to reclaim stranded credit";
 }
 
+// Follows a wait step by step: every step of a wait begins with a reclaim, which records the
+// pool-wide backoff interval in force (in microseconds) and whether it was forced; at step
+// `release_at` it gives one byte back, which grants the wait. Counted in steps, not in time, so the
+// wait takes exactly that many steps however slow the machine is.
+struct stepping_reclaimer final : reclaimer {
+    stepping_reclaimer(budget& watched, std::size_t step) : b(watched), release_at(step) {}
+    void reclaim(bool force) noexcept override {
+        pool_stats s;
+        b.fill_stats(s);  // the reclaimer is called without budget locks
+        intervals_us.push_back(s.backoff_interval / 1us);
+        forced.push_back(force);
+        if (intervals_us.size() == release_at) b.give({1, 0});
+    }
+    budget& b;
+    const std::size_t release_at;
+    std::vector<std::int64_t> intervals_us;
+    std::vector<bool> forced;
+};
+
 TEST(Budget, BackoffGrowsAndResetsWhenUnderTheCap) {
     std::atomic<std::uint32_t> flags{0};
     pool_options o;
@@ -149,15 +169,28 @@ TEST(Budget, BackoffGrowsAndResetsWhenUnderTheCap) {
                  .max_elapsed = 20ms};
     budget b(flags, o);
     ASSERT_NO_FATAL_FAILURE(lease_everything(b, 100));
-    no_reclaim r;
+    // Six steps: the interval doubles from 100 us to the maximum after four, then stays there.
+    stepping_reclaimer r(b, 6);
     std::chrono::nanoseconds waited{};
-    EXPECT_EQ(b.acquire({1, 0}, 1, waiting_for(20ms), r, &waited), outcome::timed_out);
-    EXPECT_GE(waited, 20ms);
+    EXPECT_EQ(b.acquire({1, 0}, 1, waiting_for(60s), r, &waited), outcome::granted)
+        << "the byte given back at the sixth step";
+    EXPECT_EQ(r.intervals_us, (std::vector<std::int64_t>{100, 200, 400, 800, 1600, 1600}));
+    EXPECT_EQ(r.forced, (std::vector<bool>{true, false, false, false, false, false}))
+        << "only the first step quiesces every cache";
+    EXPECT_GE(waited, 100us + 200us + 400us + 800us + 1600us) << "each step slept its interval";
     pool_stats s;
     b.fill_stats(s);
-    EXPECT_EQ(s.backoff_interval, 1600us) << "grew to the maximum during the wait";
-    EXPECT_EQ(s.timeouts, 1u);
+    EXPECT_EQ(s.backoff_interval, 1600us) << "usage is at the cap again: not reset";
     EXPECT_EQ(s.waits, 1u);
+    EXPECT_EQ(s.timeouts, 0u);
+    // A wait that times out goes on from the maximum, and leaves it there.
+    no_reclaim idle;
+    EXPECT_EQ(b.acquire({1, 0}, 1, waiting_for(20ms), idle, &waited), outcome::timed_out);
+    EXPECT_GE(waited, 20ms);
+    b.fill_stats(s);
+    EXPECT_EQ(s.backoff_interval, 1600us) << "still at the cap after the timeout";
+    EXPECT_EQ(s.timeouts, 1u);
+    EXPECT_EQ(s.waits, 2u);
     b.give({1, 0});  // usage back under the cap, nobody waiting
     b.fill_stats(s);
     EXPECT_EQ(s.backoff_interval, 100us) << "the next exhaustion starts from the beginning";

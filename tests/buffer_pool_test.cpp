@@ -312,14 +312,19 @@ TEST(BufferPool, WithWriteBackoffAGrowingWriteWaitsThenTimesOut) {
 TEST(BufferPool, AWaitingWriteProceedsWhenABufferIsPut) {
     // 80 KiB: after a goes back, b's 32 KiB plus the 40 KiB class it grows into fit.
     full_pool f({.backoff = {.max_elapsed = 30s}, .write_backoff = true}, 80 * kib);
+    std::atomic<bool> written{false};
     std::thread putter([&] {
-        std::this_thread::sleep_for(50ms);
+        // Once the write waits (not after a guess of how long it takes to get there): put a back.
+        while (f.pool.resource().stats().waiters == 0 && !written.load())
+            std::this_thread::yield();
         f.pool.put(std::move(f.a));
     });
     const auto start = clock_type::now();
     EXPECT_FALSE(f.b.write("x"));
     EXPECT_LT(clock_type::now() - start, 20s) << "woken by the put, not by max_elapsed";
+    written = true;
     putter.join();
+    EXPECT_EQ(f.pool.resource().stats().waits, 1u) << "the write waited";
     EXPECT_EQ(f.b.view().back(), 'x');
     EXPECT_LE(f.pool.resource().stats().peak_live_bytes, 80 * kib);
 }
@@ -430,14 +435,19 @@ TEST(BufferPool, GetAtTheMemoryCapUnderWaitTimesOut) {
 
 TEST(BufferPool, GetAtTheMemoryCapWaitsForAPut) {
     full_pool f({.backoff = {.max_elapsed = 30s}});
+    std::atomic<bool> got{false};
     std::thread putter([&] {
-        std::this_thread::sleep_for(50ms);
+        // Once get() waits (not after a guess of how long it takes to get there): give a back.
+        while (f.pool.resource().stats().waiters == 0 && !got.load())
+            std::this_thread::yield();
         f.a = buffer();
     });
     const auto start = clock_type::now();
     buffer c = f.pool.get();
     EXPECT_LT(clock_type::now() - start, 20s);
+    got = true;
     putter.join();
+    EXPECT_EQ(f.pool.resource().stats().waits, 1u) << "get() waited";
     EXPECT_EQ(f.pool.live(), 2u);
 }
 

@@ -1,6 +1,7 @@
 // bpool::buffer: every member, growth through the size classes, error paths (upstream failure, the
 // cap, overflow) with the buffer unchanged, move semantics, empty buffers, and the checked build's
 // misuse reports.
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -420,14 +421,20 @@ TEST(BufferOverPool, AWaitingWriteProceedsWhenMemoryIsGivenBack) {
     buffer b(&pool, 32 << 10);
     ASSERT_FALSE(b.write(std::string(32 << 10, 'a')));
     void* hog = pool.allocate(16 << 10);  // 48 KiB live: 48 + 40 > 80, the write must wait
+    std::atomic<bool> written{false};
     std::thread freer([&] {
-        std::this_thread::sleep_for(50ms);
+        // Once the write waits (not after a guess of how long it takes to get there): give back.
+        while (pool.stats().waiters == 0 && !written.load())
+            std::this_thread::yield();
         pool.deallocate(hog, 16 << 10);
     });
     const auto start = std::chrono::steady_clock::now();
     EXPECT_FALSE(b.write("x"));
     EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "woken by the release";
+    written = true;
     freer.join();
+    EXPECT_EQ(pool.stats().waits, 1u) << "the write waited";
+    EXPECT_EQ(pool.stats().timeouts, 0u);
     EXPECT_EQ(b.size(), (32u << 10) + 1);
     EXPECT_EQ(b.view().back(), 'x');
 }

@@ -1,10 +1,12 @@
 // Capacity and backoff through pool_resource: the exact cap under many threads, each exhaustion
 // policy, early wake, fairness, runtime capacity changes, backoff reset, bypass accounting,
-// try_allocate / allocate_for, stall reports. Timing is asserted only with lower bounds and
-// generous upper bounds.
+// try_allocate / allocate_for, stall reports. Timing is asserted only with lower bounds ("waited at
+// least what was asked") and upper bounds that catch hangs; "at once" is asserted with counts (no
+// wait recorded), growth of the backoff in steps.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <latch>
 #include <mutex>
 #include <random>
@@ -24,6 +26,12 @@ namespace {
 using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using test::counting_resource;
+
+// A request that must end early (woken by a release, or its own short deadline) runs in a pool that
+// would wait `forever`, and must end within `promptly`: far more than a loaded machine needs, far
+// less than the wait it rules out.
+constexpr auto promptly = 60s;
+constexpr auto forever = 120s;
 
 pool_options capped(std::size_t cap, exhaustion policy = exhaustion::wait,
                     std::chrono::nanoseconds max_elapsed = 10s) {
@@ -58,7 +66,6 @@ TEST(Capacity, FailThrowsAtOnceAndTheCapIsExact) {
     for (int i = 0; i < 64; ++i)
         blocks.push_back(pool.allocate(1024));
     EXPECT_EQ(pool.live_bytes(), 64u << 10);
-    const auto start = clock_type::now();
     try {
         (void)pool.allocate(16);
         FAIL() << "allocation past the cap succeeded";
@@ -68,8 +75,8 @@ TEST(Capacity, FailThrowsAtOnceAndTheCapIsExact) {
         EXPECT_EQ(e.capacity(), 64u << 10);
         EXPECT_EQ(e.code(), errc::capacity_exceeded);
     }
-    EXPECT_LT(clock_type::now() - start, 1s);
     EXPECT_EQ(pool.stats().failures, 1u);
+    EXPECT_EQ(pool.stats().waits, 0u) << "refused at once";
     free_all(pool, blocks, 1024);
     EXPECT_EQ(pool.live_bytes(), 0u);
 }
@@ -167,7 +174,7 @@ TEST(Capacity, ExactUnderManyThreadsWithPacingAboveASoftThreshold) {
 }
 
 TEST(Capacity, WaitWakesEarlyWhenAnotherThreadFrees) {
-    pool_resource pool(capped(64 << 10, exhaustion::wait, 10s));
+    pool_resource pool(capped(64 << 10, exhaustion::wait, forever));
     std::vector<void*> blocks = fill(pool, 4096);
     ASSERT_EQ(blocks.size(), 16u);
     std::atomic<bool> returned{false};
@@ -185,7 +192,7 @@ TEST(Capacity, WaitWakesEarlyWhenAnotherThreadFrees) {
     pool.deallocate(blocks.back(), 4096);
     blocks.pop_back();
     waiter.join();
-    EXPECT_LT(clock_type::now() - freed_at, 5s) << "woken by the release, not by its 10 s budget";
+    EXPECT_LT(clock_type::now() - freed_at, promptly) << "woken by the release, not by its budget";
     EXPECT_EQ(pool.stats().timeouts, 0u);
     free_all(pool, blocks, 4096);
 }
@@ -194,7 +201,7 @@ TEST(Capacity, MemoryFreedByAThreadThatThenIdlesIsUsableByAnother) {
     // The freeing thread keeps the credit of what it freed in its cache; it then parks forever
     // (until the end of the test). A waiter elsewhere must still get it promptly.
     constexpr std::size_t cap = 256 << 10;
-    pool_resource pool(capped(cap, exhaustion::wait, 10s));
+    pool_resource pool(capped(cap, exhaustion::wait, forever));
     std::latch freed(1), done(1);
     std::thread idler([&] {
         std::vector<void*> blocks = fill(pool, 8192);
@@ -205,7 +212,7 @@ TEST(Capacity, MemoryFreedByAThreadThatThenIdlesIsUsableByAnother) {
     freed.wait();
     const auto start = clock_type::now();
     void* all = pool.allocate(cap);  // needs every byte, including the idle thread's credit
-    EXPECT_LT(clock_type::now() - start, 5s);
+    EXPECT_LT(clock_type::now() - start, promptly);
     EXPECT_EQ(pool.live_bytes(), cap);
     pool.deallocate(all, cap);
     done.count_down();
@@ -258,11 +265,10 @@ TEST(Capacity, BypassServesFromUpstreamAndCountsNeverDrift) {
         std::vector<void*> pooled = fill(pool, 2048);  // fills the cap (fail scope)
         ASSERT_EQ(pooled.size(), 16u);
         std::vector<void*> extra;
-        const auto start = clock_type::now();
         for (int i = 0; i < 50; ++i)
             extra.push_back(pool.allocate(2048));  // at the cap: bypass
-        EXPECT_LT(clock_type::now() - start, 2s) << "no delay";
         pool_stats s = pool.stats();
+        EXPECT_EQ(s.waits, 0u) << "no delay";
         EXPECT_EQ(s.bypass_live_blocks, 50u);
         EXPECT_EQ(s.bypass_live_bytes, 50u * 2048);
         EXPECT_EQ(s.live_bytes, (32u << 10) + 50 * 2048);
@@ -328,7 +334,7 @@ TEST(Capacity, WaitersAreServedInArrivalOrder) {
 }
 
 TEST(Capacity, RaisingTheCapacityWakesWaiters) {
-    pool_resource pool(capped(16 << 10, exhaustion::wait, 30s));
+    pool_resource pool(capped(16 << 10, exhaustion::wait, forever));
     std::vector<void*> blocks = fill(pool, 1024);
     std::vector<std::thread> waiters;
     for (int i = 0; i < 3; ++i) {
@@ -340,7 +346,8 @@ TEST(Capacity, RaisingTheCapacityWakesWaiters) {
     pool.set_capacity(64 << 10);
     for (auto& w : waiters)
         w.join();
-    EXPECT_LT(clock_type::now() - start, 5s);
+    EXPECT_LT(clock_type::now() - start, promptly);
+    EXPECT_EQ(pool.stats().timeouts, 0u);
     EXPECT_EQ(pool.capacity(), 64u << 10);
     EXPECT_EQ(pool.options().capacity, 64u << 10);
     free_all(pool, blocks, 1024);
@@ -401,9 +408,14 @@ TEST(Capacity, LargeRequestsCountAgainstTheCap) {
 
 TEST(Capacity, RequestLargerThanTheCapacity) {
     pool_resource waiting(capped(64 << 10, exhaustion::wait, 10s));
-    const auto start = clock_type::now();
-    EXPECT_THROW((void)waiting.allocate(128 << 10), capacity_exceeded);
-    EXPECT_LT(clock_type::now() - start, 5s) << "waiting could not help: refused at once";
+    try {
+        (void)waiting.allocate(128 << 10);
+        ADD_FAILURE() << "a request larger than the capacity succeeded";
+    } catch (const capacity_exceeded& e) {
+        EXPECT_EQ(e.code(), errc::capacity_exceeded) << "refused, not timed out";
+        EXPECT_EQ(e.waited(), 0ns);
+    }
+    EXPECT_EQ(waiting.stats().waits, 0u) << "waiting could not help: refused at once";
     pool_resource overcommitting(capped(64 << 10, exhaustion::overcommit, 10s));
     void* p = overcommitting.allocate(128 << 10);
     EXPECT_EQ(overcommitting.stats().overcommits, 1u);
@@ -413,10 +425,9 @@ TEST(Capacity, RequestLargerThanTheCapacity) {
 TEST(Capacity, TryAllocateNeverWaits) {
     pool_resource pool(capped(8 << 10, exhaustion::wait, 10s));
     std::vector<void*> blocks = fill(pool, 512);
-    const auto start = clock_type::now();
     EXPECT_EQ(pool.try_allocate(512), nullptr);
     EXPECT_EQ(pool.try_allocate(1 << 20), nullptr);
-    EXPECT_LT(clock_type::now() - start, 2s);
+    EXPECT_EQ(pool.stats().waits, 0u);
     pool.deallocate(blocks.back(), 512);
     blocks.pop_back();
     void* p = pool.try_allocate(512);
@@ -462,18 +473,25 @@ TEST(Capacity, TryAllocateGrowthTakesThePreferredSizeElseAStepAboveTheNeed) {
 }
 
 TEST(Capacity, AllocateForWaitsAtMostItsTimeout) {
-    pool_resource pool(
-        capped(8 << 10, exhaustion::fail));  // allocate_for waits whatever the policy
+    // allocate_for waits whatever the policy, for its own timeout, not the pool's max_elapsed.
+    pool_resource pool(capped(8 << 10, exhaustion::fail, forever));
     std::vector<void*> blocks = fill(pool, 512);
     const auto start = clock_type::now();
     EXPECT_THROW((void)pool.allocate_for(512, 16, 40ms), capacity_exceeded);
     EXPECT_GE(clock_type::now() - start, 40ms);
+    EXPECT_LT(clock_type::now() - start, promptly);
+    EXPECT_EQ(pool.stats().timeouts, 1u);
+    std::atomic<bool> returned{false};
     std::thread releaser([&] {
-        std::this_thread::sleep_for(20ms);
+        while (pool.stats().waiters == 0 && !returned.load())
+            std::this_thread::yield();
         pool.deallocate(blocks.back(), 512);
     });
-    void* p = pool.allocate_for(512, 16, 20s);
+    void* p = pool.allocate_for(512, 16, forever);  // woken by the release
+    returned = true;
     releaser.join();
+    EXPECT_EQ(pool.stats().waits, 2u);
+    EXPECT_EQ(pool.stats().timeouts, 1u);
     blocks.pop_back();
     pool.deallocate(p, 512);
     free_all(pool, blocks, 512);
@@ -538,19 +556,16 @@ TEST(Capacity, NoPacingForRequestsThatPromiseNotToWait) {
     std::vector<void*> blocks;
     {
         exhaustion_scope fail_fast(exhaustion::fail);
-        const auto start = clock_type::now();
         for (int i = 0; i < 48; ++i)
             blocks.push_back(pool.allocate(1024));  // up to 48 KiB: far above the threshold
-        EXPECT_LT(clock_type::now() - start, 5s) << "a fail scope is not paced";
+        EXPECT_EQ(pool.stats().paced, 0u) << "a fail scope is not paced";
     }
-    const auto start = clock_type::now();
     for (int i = 0; i < 8; ++i) {
         void* p = pool.try_allocate(1024);
         ASSERT_NE(p, nullptr);
         blocks.push_back(p);
     }
-    EXPECT_LT(clock_type::now() - start, 5s) << "try_allocate is not paced";
-    EXPECT_EQ(pool.stats().paced, 0u);
+    EXPECT_EQ(pool.stats().paced, 0u) << "try_allocate is not paced";
     free_all(pool, blocks, 1024);
 }
 
@@ -596,13 +611,28 @@ TEST(Capacity, BypassBlocksAreToldApartUnderConcurrentFrees) {
 }
 
 TEST(Capacity, BackoffResetsOnceUsageIsBackUnderTheCap) {
-    pool_options o = capped(8 << 10, exhaustion::wait, 40ms);
+    pool_options o = capped(8 << 10, exhaustion::wait, forever);
     o.backoff.randomization = 0;
     pool_resource pool(o);
     EXPECT_EQ(pool.stats().backoff_interval, o.backoff.initial_interval);
     std::vector<void*> blocks = fill(pool, 512);
-    EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
-    EXPECT_GT(pool.stats().backoff_interval, o.backoff.initial_interval) << "grew while waiting";
+    // The release comes once the wait has taken a step (the interval grew), however long the
+    // machine takes to get there; the waiter then takes the freed block, so usage is at the cap.
+    std::atomic<bool> returned{false};
+    std::thread releaser([&] {
+        while (pool.stats().backoff_interval == o.backoff.initial_interval && !returned.load())
+            std::this_thread::yield();
+        pool.deallocate(blocks.back(), 512);
+    });
+    void* p = pool.allocate(512);
+    returned = true;
+    releaser.join();
+    blocks.back() = p;
+    const pool_stats s = pool.stats();
+    EXPECT_EQ(s.waits, 1u);
+    EXPECT_EQ(s.timeouts, 0u);
+    EXPECT_GT(s.backoff_interval, o.backoff.initial_interval)
+        << "grew while waiting, and is not reset while usage is at the cap";
     pool.deallocate(blocks.back(), 512);  // usage under the cap, nobody waiting
     blocks.pop_back();
     EXPECT_EQ(pool.stats().backoff_interval, o.backoff.initial_interval);
@@ -627,19 +657,20 @@ TEST(Capacity, SoftThresholdPacesRequestsAboveIt) {
 }
 
 TEST(ExhaustionScope, OverridesPolicyAndDeadlineAndNests) {
-    pool_resource pool(capped(8 << 10, exhaustion::wait, 30s));
+    pool_resource pool(capped(8 << 10, exhaustion::wait, forever));
     std::vector<void*> blocks = fill(pool, 512);
     {
-        exhaustion_scope outer(clock_type::now() + 50ms);
+        // The deadline is measured from before the scope: it cannot pass before it is set.
         auto start = clock_type::now();
+        exhaustion_scope outer(start + 50ms);
         EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);  // waits until the deadline
-        EXPECT_GE(clock_type::now() - start, 45ms);
-        EXPECT_LT(clock_type::now() - start, 20s);
+        EXPECT_GE(clock_type::now() - start, 50ms);
+        EXPECT_LT(clock_type::now() - start, promptly);
         {
             exhaustion_scope inner(exhaustion::fail);
-            start = clock_type::now();
+            const std::uint64_t waits = pool.stats().waits;
             EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
-            EXPECT_LT(clock_type::now() - start, 5s) << "fails fast";
+            EXPECT_EQ(pool.stats().waits, waits) << "fails fast";
             {
                 exhaustion_scope innermost(exhaustion::bypass, clock_type::now() + 1h);
                 void* p = pool.allocate(512);  // innermost policy wins
@@ -648,10 +679,11 @@ TEST(ExhaustionScope, OverridesPolicyAndDeadlineAndNests) {
             EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
         }
         {
-            exhaustion_scope later_deadline(clock_type::now() + 1h);  // cannot extend the outer one
+            // Cannot extend the outer one, which has passed.
+            exhaustion_scope later_deadline(clock_type::now() + forever);
             start = clock_type::now();
             EXPECT_THROW((void)pool.allocate(512), capacity_exceeded);
-            EXPECT_LT(clock_type::now() - start, 20s);
+            EXPECT_LT(clock_type::now() - start, promptly);
         }
     }
     // Scopes are per thread: another thread still follows the pool's policy.

@@ -1,6 +1,7 @@
-// Stress: many threads (8 to 64) for a bounded time, mixed sizes, cross-thread frees, capacity
-// changes, threads exiting with cached blocks, pools created and destroyed while others are in
-// use. At the end every pool has no live bytes and upstream got every byte back.
+// Stress: many threads (8 to 64), mixed sizes, cross-thread frees, capacity changes, threads
+// exiting with cached blocks, pools created and destroyed while others are in use. Bounded by a
+// number of operations, not by time: a slow or busy machine runs the same test, only longer. At
+// the end every operation ran, every pool has no live bytes and upstream got every byte back.
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -60,14 +61,15 @@ std::size_t random_size(std::mt19937_64& rng) {
         std::exp(std::uniform_real_distribution<>(0, std::log(2.0 * (1 << 20)))(rng)));
 }
 
-// One worker's life: churn for a while, hand some blocks to others, free what others handed over,
-// then exit (with whatever its cache holds) — and start again until the deadline.
-void worker(pool_resource& pool, mailbox& box, std::atomic<bool>& stop, unsigned seed,
+// One worker's life: `operations` steps of churn, handing some blocks to others and freeing what
+// others handed over, then exit (with whatever its cache holds). Adds its steps to `ops` unless a
+// check stopped it early.
+void worker(pool_resource& pool, mailbox& box, unsigned seed, std::uint64_t operations,
             std::atomic<std::uint64_t>& ops) {
     std::mt19937_64 rng(seed);
     std::vector<block> mine;
     std::uint64_t count = 0;
-    while (!stop.load(std::memory_order_relaxed) && count < 20000) {
+    while (count < operations) {
         ++count;
         const unsigned action = static_cast<unsigned>(rng() % 10);
         if (action < 5 && mine.size() < 64) {
@@ -108,7 +110,8 @@ void free_all(pool_resource& pool, mailbox& box) {
     }
 }
 
-void stress(unsigned threads, std::chrono::milliseconds duration) {
+// `threads` slots each run `generations` workers one after another, `operations` steps each.
+void stress(unsigned threads, unsigned generations, std::uint64_t operations) {
     counting_resource upstream;
     {
         pool_resource pool(
@@ -116,15 +119,22 @@ void stress(unsigned threads, std::chrono::milliseconds duration) {
             &upstream);
         mailbox box;
         std::atomic<bool> stop{false};
+        std::atomic<unsigned> chaos_rounds{0};
         std::atomic<std::uint64_t> ops{0};
         std::vector<std::thread> pool_threads;
-        // Workers come and go: each slot restarts a fresh thread when the previous one exits.
+        // Workers come and go: each slot starts a fresh thread when the previous one exits. A
+        // generation starts once the chaos thread has done as many rounds, so that the capacity
+        // changes and the other pools' lives interleave with the workers however they are
+        // scheduled.
         for (unsigned t = 0; t < threads; ++t) {
             pool_threads.emplace_back([&, t] {
-                for (unsigned generation = 0; !stop.load(); ++generation)
-                    std::thread(worker, std::ref(pool), std::ref(box), std::ref(stop),
-                                t * 1000 + generation, std::ref(ops))
+                for (unsigned generation = 0; generation < generations; ++generation) {
+                    while (chaos_rounds.load() < generation)
+                        std::this_thread::sleep_for(1ms);
+                    std::thread(worker, std::ref(pool), std::ref(box), t * 1000 + generation,
+                                operations, std::ref(ops))
                         .join();
+                }
             });
         }
         // Meanwhile: change the capacity, trim, and create and destroy other pools in use.
@@ -147,13 +157,13 @@ void stress(unsigned threads, std::chrono::milliseconds duration) {
                         u.join();
                 }
                 EXPECT_EQ(other_upstream.live_bytes(), 0u);
+                ++chaos_rounds;
                 std::this_thread::sleep_for(2ms);
             }
         });
-        std::this_thread::sleep_for(duration);
-        stop = true;
         for (auto& t : pool_threads)
             t.join();
+        stop = true;
         chaos.join();
         free_all(pool, box);
         const pool_stats s = pool.stats();
@@ -161,17 +171,18 @@ void stress(unsigned threads, std::chrono::milliseconds duration) {
         EXPECT_EQ(s.live_blocks, 0u);
         EXPECT_EQ(pool.live_bytes(), 0u);
         EXPECT_EQ(s.allocations, s.deallocations);
-        EXPECT_GT(ops.load(), 1000u);
+        EXPECT_EQ(ops.load(), std::uint64_t{threads} * generations * operations)
+            << "every worker ran all its operations";
     }
     EXPECT_EQ(upstream.live_bytes(), 0u) << "upstream got every byte back";
     EXPECT_EQ(upstream.mismatches(), 0u);
 }
 
 TEST(Stress, EightThreads) {
-    stress(8, 1500ms);
+    stress(8, 4, 150);
 }
 TEST(Stress, SixtyFourThreads) {
-    stress(64, 1500ms);
+    stress(64, 2, 40);
 }
 
 }  // namespace
