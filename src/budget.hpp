@@ -9,8 +9,10 @@
 // pressure, a reclaim of stranded credit, a capacity change) hands the freed amount to the waiters
 // at the head that now fit, and wakes them. Waiters sleep in steps paced by exponential backoff
 // with jitter; each step may also reclaim credit stranded in idle thread caches (through the
-// reclaimer callback). The pool-wide backoff interval grows with each step and resets when usage is
-// back under the cap with nobody waiting.
+// reclaimer callback). A request that may not wait (fail, bypass) is refused only after credit
+// stranded in caches, if it could make the request fit, was reclaimed (reclaimer::reclaim_for);
+// queued waiters whose need passes lowered limits are refused at once. The pool-wide backoff
+// interval grows with each step and resets when usage is back under the cap with nobody waiting.
 //
 // Thread safety: all members are thread-safe. One mutex guards the queue and the counters' writes;
 // committed() and the limits are read lock-free, fill_stats takes the mutex briefly. The mutex is

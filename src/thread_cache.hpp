@@ -70,6 +70,11 @@
 // cache is freed and its reference to the pool's core dropped. Operations after the hook ran (from
 // other thread_local destructors) use no cache: they go to the central lists directly.
 //
+// Fork. The prepare handler (pools.cpp) quiesces every cache of every pool as a quiescer does and
+// keeps the registry lock, so no cache is inside an operation at the fork; in the child, the
+// caches of threads other than the forking one are unlisted and freed as at thread exit (their
+// bins to the central lists, their credit to the budget), and the forking thread's stay.
+//
 // Pool destruction. The destructor (no operation on this pool may run concurrently) unlists every
 // cache under the registry lock, then returns all chunks to upstream. Caches of other threads
 // keep only their reference to the core (which stays allocated, without memory from upstream,

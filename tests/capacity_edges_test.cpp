@@ -19,6 +19,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/capped.hpp"
+
 namespace bpool {
 namespace {
 
@@ -28,14 +30,7 @@ using clock_type = std::chrono::steady_clock;
 constexpr std::size_t kib = 1024;
 constexpr std::size_t mib = 1024 * kib;
 
-pool_options capped(std::size_t cap, exhaustion policy,
-                    std::chrono::nanoseconds max_elapsed = 30s) {
-    pool_options o;
-    o.capacity = cap;
-    o.on_exhaustion = policy;
-    o.backoff.max_elapsed = max_elapsed;
-    return o;
-}
+using test::capped;
 
 // Threads that each run `work` once (leaving credit or blocks in their caches) and then idle,
 // alive, until the object is destroyed.

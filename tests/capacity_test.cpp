@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/capped.hpp"
 #include "support/counting_resource.hpp"
 
 namespace bpool {
@@ -33,14 +34,7 @@ using test::counting_resource;
 constexpr auto promptly = 60s;
 constexpr auto forever = 120s;
 
-pool_options capped(std::size_t cap, exhaustion policy = exhaustion::wait,
-                    std::chrono::nanoseconds max_elapsed = 10s) {
-    pool_options o;
-    o.capacity = cap;
-    o.on_exhaustion = policy;
-    o.backoff.max_elapsed = max_elapsed;
-    return o;
-}
+using test::capped;
 
 // Allocates blocks of `size` until the pool refuses (policy fail) and returns them.
 std::vector<void*> fill(pool_resource& pool, std::size_t size) {
