@@ -33,14 +33,21 @@ void chunk_set::unlink(chunk* c) noexcept {
 chunk* chunk_set::new_chunk(const class_info& k, upstream_source& up) {
     auto* c = meta::create<chunk>();
     try {
-        index_.reserve_one();  // so that the insert below cannot fail after upstream gave memory
+        // So that the insert below cannot fail after upstream gave memory.
+        if (k.chunk_blocks > 1)
+            ranges_.reserve_one();
+        else
+            singles_.reserve_one();
         c->base = static_cast<std::byte*>(up.allocate(chunk_bytes(k), k.align));
     } catch (...) {
         meta::destroy(c);
         throw;
     }
     track::region_reserved(c->base, chunk_bytes(k));
-    index_.insert(c->base, c);  // cannot throw: room was reserved above
+    if (k.chunk_blocks > 1)  // cannot throw: room was reserved above
+        ranges_.insert(c->base, c);
+    else
+        singles_.insert(c->base, c);
     idle_blocks_ += k.chunk_blocks;
     link(c);
     return c;
@@ -74,7 +81,13 @@ block_list chunk_set::take(const class_info& k, std::uint32_t n, upstream_source
 
 chunk* chunk_set::owner(const void* p, const class_info& k) noexcept {
     const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    chunk* c = index_.find(p, chunk_bytes(k));
+    chunk* c;
+    if (k.chunk_blocks > 1) {
+        c = ranges_.find(p, chunk_bytes(k));
+    } else {
+        chunk** found = singles_.find(p);
+        c = found != nullptr ? *found : nullptr;
+    }
     if (c == nullptr) return nullptr;
     const std::size_t offset = addr - reinterpret_cast<std::uintptr_t>(c->base);
     if (offset % k.size != 0 || offset / k.size >= c->carved) return nullptr;
@@ -110,18 +123,24 @@ std::size_t chunk_set::release_spare(const class_info& k, upstream_source& up) n
 void chunk_set::release(chunk* c, const class_info& k, upstream_source& up) noexcept {
     BPOOL_ASSERT(c->out() == 0);
     if (c->listed) unlink(c);
-    index_.erase(c->base);
+    if (k.chunk_blocks > 1)
+        ranges_.erase(c->base);
+    else
+        singles_.erase(c->base);
     idle_blocks_ -= k.chunk_blocks;
     up.deallocate(c->base, chunk_bytes(k), k.align);
     meta::destroy(c);
 }
 
 void chunk_set::destroy(const class_info& k, upstream_source& up) noexcept {
-    index_.for_each([&](chunk* c) {
+    auto release_whole = [&](chunk* c) {
         up.deallocate(c->base, chunk_bytes(k), k.align);
         meta::destroy(c);
-    });
-    index_.clear();
+    };
+    ranges_.for_each(release_whole);
+    singles_.for_each([&](void*, chunk*& c) { release_whole(c); });
+    ranges_.clear();
+    singles_.clear();
     avail_ = spare_ = nullptr;
     idle_blocks_ = 0;
 }

@@ -1,6 +1,8 @@
 // Layer 2: chunks. A chunk is one upstream allocation carved into equal blocks of one size class,
-// aligned only as its blocks must be; the chunk of any block is found in the class's index of
-// chunks by address (chunk_index.hpp). Blocks are carved lazily (a
+// aligned only as its blocks must be. The chunk of a block is found by address: by range in an
+// address-ordered index (chunk_index.hpp) for multi-block chunks, by exact address in a hash map
+// for single-block ones (there the block is the chunk, and chunks come and go with each block, too
+// often to keep an ordered table). Blocks are carved lazily (a
 // bump pointer), so a fresh chunk's memory is touched only as it is used. A chunk whose blocks are
 // all back is returned to upstream (one spare empty chunk per class is kept against thrashing).
 //
@@ -16,6 +18,7 @@
 
 #include "block_list.hpp"
 #include "chunk_index.hpp"
+#include "ptr_map.hpp"
 #include "size_classes.hpp"
 #include "upstream.hpp"
 
@@ -59,7 +62,9 @@ class chunk_set {
 
     /// Idle blocks inside chunks (free lists plus not yet carved).
     [[nodiscard]] std::size_t idle_blocks() const noexcept { return idle_blocks_; }
-    [[nodiscard]] std::size_t chunk_count() const noexcept { return index_.size(); }
+    [[nodiscard]] std::size_t chunk_count() const noexcept {
+        return ranges_.size() + singles_.size();
+    }
 
   private:
     chunk* new_chunk(const class_info& k, upstream_source& up);
@@ -67,7 +72,8 @@ class chunk_set {
     void link(chunk* c) noexcept;
     void unlink(chunk* c) noexcept;
 
-    chunk_index<chunk> index_;     // chunks by base address
+    chunk_index<chunk> ranges_;    // multi-block chunks by address range
+    ptr_map<chunk*> singles_;      // single-block chunks by base address
     chunk* avail_ = nullptr;       // chunks with free or uncarved blocks
     chunk* spare_ = nullptr;       // one empty chunk kept for reuse (also in avail_)
     std::size_t idle_blocks_ = 0;  // free + uncarved blocks over all chunks
