@@ -6,7 +6,8 @@ and formatting are in report_data.py.
     python3 benchmarks/report.py build/report --command "scripts/bench" --mode full
 
 Raw inputs: bench_<variant>_<workload>.json (Google Benchmark JSON, aggregates of repetitions),
-burst_<subject>.json (one object from bpool_burst) and burst_<subject>.dat (live bytes over time).
+burst_<subject>.json (one object from bpool_burst) and burst_<subject>.dat (live bytes over time),
+small_<subject>.json (one object from bpool_small_blocks). Any of them may be missing.
 """
 
 import argparse
@@ -21,8 +22,8 @@ import sys
 sys.dont_write_bytecode = True  # importing report_data must leave no __pycache__ in the source tree
 from report_data import (CHECKED, MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model, fmt_bytes, fmt_mib,
                          fmt_ns, fmt_ratio, fmt_size, git_revision, label, load_benchmarks,
-                         load_bursts, memory_gib, ordered, os_name, overlap, package_version, ratio,
-                         read, stream_pairs, table, workload_keys)
+                         load_bursts, load_small, memory_gib, ordered, os_name, overlap,
+                         package_version, ratio, read, stream_pairs, table, workload_keys)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -280,6 +281,31 @@ def burst_section(bursts, out_dir):
     return out
 
 
+SMALL_ORDER = ["bpool", "mimalloc", "glibc", "jemalloc", "tcmalloc", "std_sync", "boost_sync"]
+
+
+def small_section(small):
+    if not small:
+        return []
+    rows = []
+    for s in ordered(small, SMALL_ORDER):
+        b = small[s]
+        req, rss, up = b["requested_bytes"], b["resident_bytes"], b.get("upstream_bytes")
+        rows.append([s, fmt_mib(req), fmt_mib(rss), fmt_ratio(rss / req if req else None),
+                     fmt_mib(up), fmt_ratio(rss / up if up else None)])
+    any_b = next(iter(small.values()))
+    out = ["## Small blocks: resident memory", "",
+           f"{any_b['blocks']:,} blocks of random sizes {any_b['min_size']}–{any_b['max_size']} B "
+           f"(the same sizes for every subject), every byte written, all live at once. One process "
+           f"per subject: *RSS* is VmRSS after the allocations minus VmRSS before the subject was "
+           f"made, so it counts what the allocator keeps resident (padding and metadata it "
+           f"touches) and not address space it reserves but never touches. *Requested*: the sum "
+           f"of the sizes; *upstream*: what bpool holds from its upstream (glibc).", ""]
+    out += table(["subject", "requested MiB", "RSS MiB", "RSS / requested", "upstream MiB",
+                  "RSS / upstream"], rows)
+    return out + [""]
+
+
 def others_section(others):
     if not others:
         return []
@@ -444,7 +470,7 @@ def plot(script, png, variables):
     return png
 
 
-def summary(results, others, bursts, target_rows, report_path):
+def summary(results, others, bursts, small, target_rows, report_path):
     peers = [s for s in ("mimalloc", "glibc", "jemalloc", "tcmalloc", "std_sync", "boost_sync")
              if any(s in figs for figs in results.values())]
     head = ["workload", "bpool", "capped"] + peers + ["bpool/mimalloc"]
@@ -480,6 +506,11 @@ def summary(results, others, bursts, target_rows, report_path):
         for s, b in bursts.items():
             print(f"{s:14s} {b['peak_live_bytes'] / MIB:8.1f} {b['peak_rss_bytes'] / MIB:8.1f} "
                   f"{b['total_s']:7.2f}")
+    if small:
+        print("\n== small blocks: requested MiB / RSS MiB / RSS per requested byte")
+        for s in ordered(small, SMALL_ORDER):
+            req, rss = small[s]["requested_bytes"], small[s]["resident_bytes"]
+            print(f"{s:14s} {req / MIB:8.1f} {rss / MIB:8.1f} {rss / req if req else 0:7.2f}")
     print("\n== targets")
     for t, verdict, detail in target_rows:
         print(f"[{verdict}] {t}: {detail}")
@@ -495,7 +526,8 @@ def main():
     raw = os.path.join(args.report_dir, "raw")
     results, contexts, descriptions, others = load_benchmarks(raw)
     bursts = load_bursts(raw)
-    if not results and not bursts:
+    small = load_small(raw)
+    if not results and not bursts and not small:
         sys.exit(f"report: no results in {raw}")
     subjects = ordered({s for figs in results.values() for s in figs}, SUBJECTS)
     peers = [s for s in subjects if s != CHECKED]  # bpool_checked has its own section
@@ -508,6 +540,7 @@ def main():
     lines += checked_section(results)
     lines += scaling_section(results, peers, args.report_dir)
     lines += burst_section(bursts, args.report_dir)
+    lines += small_section(small)
     lines += wait_section(results)
     lines += others_section(others)
     lines += detail_section(results, subjects, descriptions)
@@ -530,7 +563,7 @@ def main():
     path = os.path.join(args.report_dir, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    summary(results, others, bursts, target_rows, path)
+    summary(results, others, bursts, small, target_rows, path)
 
 
 if __name__ == "__main__":

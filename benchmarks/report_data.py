@@ -121,6 +121,18 @@ def load_bursts(raw):
     return bursts
 
 
+def load_small(raw):
+    """Returns {subject: object} from the small_<subject>.json of bpool_small_blocks; {} if none."""
+    small = {}
+    for path in sorted(glob.glob(os.path.join(raw, "small_*.json"))):
+        with open(path) as f:
+            text = f.read().strip()
+        if text:
+            data = json.loads(text)
+            small[data["subject"]] = data
+    return small
+
+
 # ----------------------------------------------------------------------------------------------
 # Machine and versions
 

@@ -1,7 +1,7 @@
-# ctest bench_report_smoke: a tiny run of the whole pipeline (suite, burst, report.py), so that the
-# report cannot rot: it must write report.md with its sections and print its summary. Variables:
-# BENCH, BURST (the binaries), BENCH_CHECKED (bpool_bench_checked; optional), PYTHON, REPORT
-# (report.py), DIR.
+# ctest bench_report_smoke: a tiny run of the whole pipeline (suite, burst, small blocks,
+# report.py), so that the report cannot rot: it must write report.md with its sections and print its
+# summary. Variables: BENCH, BURST, SMALL (the binaries), BENCH_CHECKED (bpool_bench_checked;
+# optional), PYTHON, REPORT (report.py), DIR.
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}/raw")
 
@@ -25,6 +25,8 @@ endif()
 run_step("${BURST}" --subject=bpool_capped --connections=300 --capacity-mib=2 --hold-ms=2
   "--trace=${DIR}/raw/burst_bpool_capped.dat" --check)
 file(WRITE "${DIR}/raw/burst_bpool_capped.json" "${step_output}")
+run_step("${SMALL}" --subject=bpool --blocks=20000)
+file(WRITE "${DIR}/raw/small_bpool.json" "${step_output}")
 run_step("${PYTHON}" "${REPORT}" "${DIR}" --command smoke --mode quick)
 set(summary "${step_output}")
 if(NOT EXISTS "${DIR}/report.md")
@@ -44,6 +46,8 @@ foreach(s IN ITEMS
     "## Targets" "| target | verdict | measured |" "capped within 10 % of uncapped"
     "## All workloads: ns/op (ratio to mimalloc)" "| workload | bpool | bpool_capped |"
     "| churn_1k |" "## Thread scaling (threads_churn)" "## The burst" "| bpool_capped |"
+    "## Small blocks: resident memory"
+    "| subject | requested MiB | RSS MiB | RSS / requested | upstream MiB | RSS / upstream |"
     "## Per workload" "## How this was measured")
   expect("${report}" report.md "${s}")
 endforeach()
@@ -51,6 +55,6 @@ if(BENCH_CHECKED)
   expect("${report}" report.md "## The checked build: checking on vs off")
   expect("${summary}" "report.py's output" "== checked build")
 endif()
-foreach(s IN ITEMS "== summary: ns/op" "== targets" "report: ")
+foreach(s IN ITEMS "== summary: ns/op" "== small blocks" "== targets" "report: ")
   expect("${summary}" "report.py's output" "${s}")
 endforeach()
