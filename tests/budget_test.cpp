@@ -259,5 +259,58 @@ TEST(Budget, WaitHistogramCountsEveryWait) {
     EXPECT_EQ(s.waiters, 0u);
 }
 
+TEST(Budget, AWaitIsMeasuredFromThePolicysStart) {
+    // The deadline was computed from `start`; time passes before the request reaches the budget
+    // (a lock, a pause, a preemption). The reported wait counts from the same instant, so a
+    // request that times out reports at least what it was allowed to wait.
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    ASSERT_NO_FATAL_FAILURE(lease_everything(b, 10));
+    no_reclaim r;
+    const steady::time_point start = steady::now();
+    const wait_policy wp{exhaustion::wait, start + 20ms, start};
+    std::this_thread::sleep_for(15ms);
+    std::chrono::nanoseconds waited{};
+    EXPECT_EQ(b.acquire({5, 0}, 5, wp, r, &waited), outcome::timed_out);
+    EXPECT_GE(waited, 20ms);
+    pool_stats s;
+    b.fill_stats(s);
+    EXPECT_GE(s.max_wait, 20ms);
+}
+
+TEST(Budget, LoweredLimitsRefuseQueuedWaitersThatCanNoLongerFit) {
+    std::atomic<std::uint32_t> flags{0};
+    budget b(flags, pool_options{});
+    ASSERT_NO_FATAL_FAILURE(lease_everything(b, 1000));
+    no_reclaim r;
+    outcome big = outcome::granted, small = outcome::timed_out;
+    std::thread t1([&] {
+        std::chrono::nanoseconds waited{};
+        big = b.acquire({800, 0}, 800, waiting_for(60s), r, &waited);
+    });
+    pool_stats s;
+    do {
+        std::this_thread::sleep_for(1ms);
+        b.fill_stats(s);
+    } while (s.waiters < 1);
+    std::thread t2([&] {
+        std::chrono::nanoseconds waited{};
+        small = b.acquire({100, 0}, 100, waiting_for(60s), r, &waited);
+    });
+    do {
+        std::this_thread::sleep_for(1ms);
+        b.fill_stats(s);
+    } while (s.waiters < 2);
+    b.set_limits(500, 0);  // the 800 can never fit now; the 100 fits once 1000 come back
+    t1.join();
+    EXPECT_EQ(big, outcome::refused);
+    b.give({1000, 0});
+    t2.join();
+    EXPECT_EQ(small, outcome::granted);
+    b.fill_stats(s);
+    EXPECT_EQ(s.timeouts, 0u);
+    EXPECT_EQ(s.waiters, 0u);
+}
+
 }  // namespace
 }  // namespace bpool::detail
