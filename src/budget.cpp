@@ -4,6 +4,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cxxabi.h>
 
 namespace bpool::detail {
 
@@ -229,14 +230,17 @@ void budget::record_wait(std::chrono::nanoseconds waited) noexcept {
 }
 
 void budget::report(stall_event::kind what, std::size_t requested,
-                    std::chrono::nanoseconds waited) noexcept {
+                    std::chrono::nanoseconds waited) {
     if (!on_stall_) return;
     const stall_event e{what, requested, waited,
                         live_reader_ != nullptr ? live_reader_(live_ctx_) : 0, capacity()};
-    // The waiter is still queued when a stall is reported: an exception must not unwind through
-    // the queue. A logging callback that throws loses its report, nothing else.
+    // A logging callback that throws loses its report, nothing else. Only a thread's cancellation
+    // goes on (it must: glibc aborts a cancellation that is swallowed); the queue survives it, as
+    // a queued waiter's guard unlinks it on the way out.
     try {
         on_stall_(e);
+    } catch (const abi::__forced_unwind&) {
+        throw;
     } catch (...) {
     }
 }

@@ -175,8 +175,7 @@ class budget {
     /// The pause owed by a request that leaves `committed_bytes` committed (soft threshold).
     [[nodiscard]] std::chrono::nanoseconds pacing_pause(
         std::int64_t committed_bytes) const noexcept;
-    void report(stall_event::kind what, std::size_t requested,
-                std::chrono::nanoseconds waited) noexcept;
+    void report(stall_event::kind what, std::size_t requested, std::chrono::nanoseconds waited);
 
     std::atomic<std::uint32_t>& flags_;
     const backoff_options backoff_;

@@ -45,7 +45,7 @@ chunk* chunk_set::new_chunk(const class_info& k, upstream_source& up) {
     }
     track::region_reserved(c->base, chunk_bytes(k));
     if (k.chunk_blocks > 1)  // cannot throw: room was reserved above
-        ranges_.insert(c->base, c);
+        ranges_.insert(c->base, chunk_bytes(k), c);
     else
         singles_.insert(c->base, c);
     idle_blocks_ += k.chunk_blocks;
@@ -124,7 +124,7 @@ void chunk_set::release(chunk* c, const class_info& k, upstream_source& up) noex
     BPOOL_ASSERT(c->out() == 0);
     if (c->listed) unlink(c);
     if (k.chunk_blocks > 1)
-        ranges_.erase(c->base);
+        ranges_.erase(c->base, chunk_bytes(k));
     else
         singles_.erase(c->base);
     idle_blocks_ -= k.chunk_blocks;
@@ -137,7 +137,7 @@ void chunk_set::destroy(const class_info& k, upstream_source& up) noexcept {
         up.deallocate(c->base, chunk_bytes(k), k.align);
         meta::destroy(c);
     };
-    ranges_.for_each(release_whole);
+    ranges_.for_each(chunk_bytes(k), release_whole);
     singles_.for_each([&](void*, chunk*& c) { release_whole(c); });
     ranges_.clear();
     singles_.clear();

@@ -1,8 +1,7 @@
 // Layer 2: chunks. A chunk is one upstream allocation carved into equal blocks of one size class,
 // aligned only as its blocks must be. The chunk of a block is found by address: by range in an
-// address-ordered index (chunk_index.hpp) for multi-block chunks, by exact address in a hash map
-// for single-block ones (there the block is the chunk, and chunks come and go with each block, too
-// often to keep an ordered table). Blocks are carved lazily (a
+// index of address buckets (chunk_index.hpp) for multi-block chunks, by exact address in a hash
+// map for single-block ones (there the block is the chunk). Blocks are carved lazily (a
 // bump pointer), so a fresh chunk's memory is touched only as it is used. A chunk whose blocks are
 // all back is returned to upstream (one spare empty chunk per class is kept against thrashing).
 //

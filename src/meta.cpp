@@ -69,7 +69,14 @@ void* allocate(std::size_t bytes) noexcept {
         // lists (in the largest pieces that fit), so nothing is lost for good.
         auto* region = static_cast<std::byte*>(map(region_bytes));
         if (region == nullptr) return nullptr;
-        std::lock_guard guard(lock);
+        std::unique_lock guard(lock);
+        if (void* p = take_locked(list, size)) {
+            // Another thread installed a region meanwhile: keep that one, give ours back.
+            guard.unlock();
+            munmap(region, region_bytes);
+            mapped.fetch_sub(region_bytes, std::memory_order_relaxed);
+            return p;
+        }
         while (bump_end - bump >= static_cast<std::ptrdiff_t>(granule)) {
             const auto left = static_cast<std::size_t>(bump_end - bump);
             const std::size_t piece = left >= small_limit ? small_limit : left / granule * granule;

@@ -794,14 +794,16 @@ pool_stats pool_core::stats() const {
     s.large_live_bytes = d.large_bytes;
     s.bypass_live_bytes = d.bypass_bytes;
     s.bypass_live_blocks = d.bypass_blocks;
-    // Live bytes are always committed (or bypass blocks) and always inside memory held from
-    // upstream: both peaks bound the peak of live bytes from above.
-    s.peak_live_bytes = std::max(
-        s.live_bytes, std::min(budget_.peak_committed() + d.bypass_peak_bytes, upstream_.peak()));
     s.thread_cached_bytes = thread_cached;
     s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
     s.upstream_bytes = upstream_.held();
+    // Live bytes are always committed (or bypass blocks) and always inside memory held from
+    // upstream: both peaks bound the peak of live bytes from above. The upstream peak is read
+    // last, so that the bound holds against everything read before it.
     s.peak_upstream_bytes = upstream_.peak();
+    s.peak_live_bytes =
+        std::min(std::max(s.live_bytes, budget_.peak_committed() + d.bypass_peak_bytes),
+                 s.peak_upstream_bytes);
     budget_.fill_stats(s);
     return s;
 }

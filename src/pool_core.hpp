@@ -114,9 +114,11 @@ class pool_core final : public reclaimer {
     void fork_prepare() noexcept;
     /// Releases what fork_prepare took (in the parent).
     void fork_parent() noexcept;
-    /// Releases what fork_prepare took and gives back the caches of threads that do not exist in
-    /// the child (in the child).
+    /// Releases what fork_prepare took and forgets the waiters (in the child).
     void fork_child() noexcept;
+    /// In the child, once every pool ran fork_child: gives back and frees the caches of threads
+    /// that do not exist in the child (their blocks may go on to an upstream that is a pool).
+    void forget_other_threads() noexcept;
     /// The list of pools (guarded by the pools' mutex in pools.cpp).
     pool_core* older_ = nullptr;
     pool_core* newer_ = nullptr;

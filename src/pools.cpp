@@ -28,8 +28,9 @@ namespace bpool::detail {
 
 namespace {
 
-// Guards the id free list and the list of pools. Taken first by the prepare handler; everywhere
-// else it is a leaf (no other lock is taken while it is held, and it is never taken under one).
+// Guards the id free list and the list of pools. Taken first by the prepare handler; elsewhere
+// only the metadata lock is taken under it (growing the id list), and it is never taken under a
+// pool's lock.
 std::mutex pools_mutex;
 std::uint32_t* free_ids = nullptr;  // metadata memory (meta.hpp)
 std::uint32_t free_count = 0;
@@ -56,8 +57,12 @@ void parent_all() noexcept {
 void child_all() noexcept {
     meta::unlock_after_fork();
     reinit_heavy_barrier_after_fork();
+    // Every pool is unlocked before any gives back the other threads' caches: that may free chunks
+    // to an upstream that is itself one of these pools.
     for (pool_core* p = newest_pool; p != nullptr; p = p->older_)
         p->fork_child();
+    for (pool_core* p = newest_pool; p != nullptr; p = p->older_)
+        p->forget_other_threads();
     pools_mutex.unlock();
 }
 
@@ -141,9 +146,16 @@ void pool_core::fork_parent() noexcept {
 void pool_core::fork_child() noexcept {
     budget_.reset_after_fork();
     unlock_components_after_fork();
-    // Still under the registry lock, with flag_quiesce up: nothing else runs in the child anyway.
+    flags_.fetch_and(~std::uint32_t{flag_quiesce}, std::memory_order_release);
+    registry_mutex_.unlock();
+}
+
+void pool_core::forget_other_threads() noexcept {
+    // The caches of threads the child does not have were quiesced by the prepare handler: none is
+    // inside an operation, and nobody will ever run on them again.
     const thread_cache* mine = find_cache(id_, gen_);
     amount credit{};
+    std::unique_lock lock(registry_mutex_);
     for (thread_cache* tc = caches_; tc != nullptr;) {
         thread_cache* next = tc->next_;
         if (tc != mine) {
@@ -153,8 +165,7 @@ void pool_core::fork_child() noexcept {
         }
         tc = next;
     }
-    flags_.fetch_and(~std::uint32_t{flag_quiesce}, std::memory_order_release);
-    registry_mutex_.unlock();
+    lock.unlock();
     if (!credit.zero()) budget_.give(credit);
 }
 

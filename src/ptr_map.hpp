@@ -37,8 +37,13 @@ class ptr_map {
 
     /// Makes sure that the next insert of a new key cannot throw. Throws std::bad_alloc (the map is
     /// then unchanged).
-    void reserve_one() {
-        if ((size_ + 1) * 2 > capacity()) grow();
+    void reserve_one() { reserve(1); }
+
+    /// Makes sure that the next `more` inserts of new keys cannot throw. Throws std::bad_alloc
+    /// (the map is then unchanged).
+    void reserve(std::size_t more) {
+        while ((size_ + more) * 2 > capacity())
+            grow();
     }
 
     /// Inserts or overwrites the entry for `key` (never null). Throws std::bad_alloc when the table

@@ -8,10 +8,13 @@
 // pool: so that no thread of the parent is inside malloc when it forks. (Sanitizer runtimes of
 // this toolchain do not make their own allocator fork-safe; glibc's is.)
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <latch>
 #include <memory_resource>
+#include <mutex>
 #include <random>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -96,6 +99,22 @@ void churn(pool_resource& pool, const std::atomic<bool>& stop, unsigned seed, st
         pool.deallocate(p, n);
 }
 
+// Waits for a child; one that has not exited after `limit` (a hang, even inside the fork handlers,
+// before any alarm of its own) is killed. Returns its status.
+int wait_child(pid_t pid, std::chrono::seconds limit = std::chrono::seconds(120)) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    int status = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > give_up) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return status;
+}
+
 // The child's work: everything must complete; a hang ends in SIGALRM.
 [[noreturn]] void child_work(pool_resource& pool, void* inherited, std::size_t inherited_size) {
     alarm(60);
@@ -130,9 +149,13 @@ void churn(pool_resource& pool, const std::atomic<bool>& stop, unsigned seed, st
     std::_Exit(status);
 }
 
-void fork_while_churning(const pool_options& options, int forks) {
-    mmap_resource upstream;
-    pool_resource pool(options, &upstream);
+// `stacked`: the pool's upstream is another pool (over the mapping resource), so that the child's
+// handlers give blocks back through a pool that is itself being handled.
+void fork_while_churning(const pool_options& options, int forks, bool stacked = false) {
+    mmap_resource mapped;
+    pool_resource below(pool_options{}, &mapped);
+    pool_resource pool(options,
+                       stacked ? static_cast<std::pmr::memory_resource*>(&below) : &mapped);
     std::atomic<bool> stop{false};
     std::vector<std::thread> threads;
     std::latch warm(3);
@@ -147,8 +170,7 @@ void fork_while_churning(const pool_options& options, int forks) {
         ASSERT_GE(pid, 0);
         if (pid == 0) child_work(pool, inherited, n);
         pool.deallocate(inherited, n);
-        int status = 0;
-        ASSERT_EQ(waitpid(pid, &status, 0), pid);
+        const int status = wait_child(pid);
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
             ++failed;
             ADD_FAILURE() << "fork " << i << ": child "
@@ -176,6 +198,60 @@ TEST(Fork, ChildrenOfACappedPoolWhileThreadsWait) {
     fork_while_churning(o, 200);
 }
 
+TEST(Fork, ChildrenOfStackedPoolsWhileThreadsChurn) {
+    pool_options o;
+    o.max_cached_bytes = 64 << 10;  // small bins: the caches flush, and chunks go back, often
+    fork_while_churning(o, 200, true);
+}
+
+TEST(Fork, ChildGivesTheOtherThreadsBlocksBackThroughAnUpstreamPool) {
+    // Another thread's bin holds blocks at the fork; in the child they go back to their chunk,
+    // which empties, and the class's spare chunk goes back to the upstream: a pool that the
+    // child's handlers are handling too.
+    mmap_resource mapped;
+    pool_resource below(pool_options{}, &mapped);
+    pool_options o;
+    o.max_cached_bytes = 16 << 10;  // bins of two 4 KiB blocks; freed blocks go back to chunks
+    pool_resource above(o, &below);
+    std::mutex m;
+    std::condition_variable cv;
+    bool ready = false, done = false;
+    std::thread owner([&] {
+        void* blocks[16];  // two chunks of the 4 KiB class
+        for (int round = 0; round < 50; ++round) {
+            for (void*& p : blocks)
+                p = above.allocate(4096);
+            for (void* p : blocks)
+                above.deallocate(p, 4096);
+        }
+        std::unique_lock lock(m);
+        ready = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return done; });
+    });
+    {
+        std::unique_lock lock(m);
+        cv.wait(lock, [&] { return ready; });
+    }
+    ASSERT_GE(above.stats().thread_cached_bytes, 4096u) << "the other thread's bin holds blocks";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        alarm(60);
+        above.deallocate(above.allocate(64), 64);
+        (void)above.trim();
+        std::_Exit(above.stats().thread_cached_bytes == 0 ? 0 : 4);
+    }
+    const int status = wait_child(pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    {
+        std::lock_guard lock(m);
+        done = true;
+    }
+    cv.notify_all();
+    owner.join();
+}
+
 TEST(Fork, ChildCanUseEveryOperationOfAnIdlePool) {
     pool_options o;
     o.capacity = 1 << 20;
@@ -189,8 +265,7 @@ TEST(Fork, ChildCanUseEveryOperationOfAnIdlePool) {
         (void)pool.trim();
         std::_Exit(pool.live_bytes() == 0 ? 0 : 3);
     }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    const int status = wait_child(pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     pool.deallocate(kept, 64);
 }

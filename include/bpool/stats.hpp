@@ -27,10 +27,11 @@ struct pool_stats {
     // Memory.
     std::size_t live_bytes = 0;   ///< Bytes handed out and not given back (block sizes).
     std::size_t live_blocks = 0;  ///< Blocks handed out and not given back.
-    /// An upper bound of the highest `live_bytes` since construction: never below any
-    /// `live_bytes` a snapshot reported, never above `peak_upstream_bytes`. It is the peak of
-    /// what was committed against the cap (live bytes plus credit leased to thread caches, at
-    /// most a lease per thread more), bounded by what upstream held (see README, "Statistics").
+    /// An upper bound of the highest live byte count since construction, never above
+    /// `peak_upstream_bytes` and never below the `live_bytes` of the same snapshot. It is the
+    /// peak of what was committed against the cap (live bytes plus the credit thread caches hold:
+    /// up to about three leases per thread more), bounded by what upstream held (see README,
+    /// "Statistics").
     std::size_t peak_live_bytes = 0;
     std::size_t cached_bytes = 0;  ///< Idle bytes kept for reuse: thread caches, central lists,
                                    ///< free blocks in chunks.
