@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cxxabi.h>
+#include <thread>
 
 namespace bpool::detail {
 
@@ -258,17 +259,39 @@ bool budget::take_now(amount need) noexcept {
 }
 
 bool budget::take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need, reclaimer& r) {
-    // With others queued the pool is really at its cap (they reclaim for themselves), and a
-    // request larger than the limits can never fit.
-    if (head_ != nullptr || larger_than_limits(need)) return false;
-    const amount missing{committed_bytes_.load(std::memory_order_relaxed) + need.bytes -
-                             limit_bytes_.load(std::memory_order_relaxed),
-                         committed_blocks_.load(std::memory_order_relaxed) + need.blocks -
-                             limit_blocks_.load(std::memory_order_relaxed)};
-    lock.unlock();
-    const bool gave = r.reclaim_for(missing);
-    lock.lock();
-    return gave && take_now(need);
+    // The reclaimed credit is given back and `need` taken under one hold of the mutex, so that
+    // threads that keep leasing cannot take the room in between. A request whose reclaim finds
+    // nothing while another request's reclaim is in progress (it took the credit first) waits for
+    // that one to give back what it does not need, then looks again.
+    for (int rounds = 0; rounds < 8;) {
+        // With others queued the pool is really at its cap (they reclaim for themselves), and a
+        // request larger than the limits can never fit.
+        if (head_ != nullptr || larger_than_limits(need)) return false;
+        if (take_now(need)) return true;
+        const amount missing{committed_bytes_.load(std::memory_order_relaxed) + need.bytes -
+                                 limit_bytes_.load(std::memory_order_relaxed),
+                             committed_blocks_.load(std::memory_order_relaxed) + need.blocks -
+                                 limit_blocks_.load(std::memory_order_relaxed)};
+        ++reclaiming_;
+        lock.unlock();
+        const amount got = r.reclaim_for(missing);
+        lock.lock();
+        --reclaiming_;
+        if (got.zero()) {
+            if (reclaiming_ == 0) return take_now(need);
+            reclaimed_.wait(lock, [&] { return reclaiming_ == 0; });
+            continue;
+        }
+        ++rounds;
+        commit({-got.bytes, -got.blocks});
+        const bool taken = take_now(need);
+        grant_waiters();  // what is left of the reclaimed credit may serve requests queued since
+        reset_backoff_if_under();
+        update_flags();
+        if (reclaiming_ == 0) reclaimed_.notify_all();
+        if (taken) return true;
+    }
+    return false;
 }
 
 // Unlinks a waiter that leaves without being granted or rejected: on a timeout, and when its

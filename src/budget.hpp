@@ -55,14 +55,15 @@ class reclaimer {
     /// With `force`, quiesces every cache even if none seems to hold credit (see acquire).
     virtual void reclaim(bool force) noexcept = 0;
 
-    /// Gives the credit held by thread caches back to the budget if, together, they hold at least
-    /// `missing` (each positive part of it); returns whether it gave any back. Called without
-    /// budget locks by a request that would otherwise be refused at once (`fail`, `bypass`), so
-    /// that credit stranded in idle caches never makes the cap refuse what fits, while a pool that
-    /// is really full costs a refusal only a look at the caches, not a quiesce.
-    virtual bool reclaim_for(amount missing) noexcept {
+    /// Takes the credit held by thread caches out of them if, together, they hold at least
+    /// `missing` (each positive part of it), and returns it: still committed, for the caller to
+    /// give back (zero if none was taken). Called without budget locks by a request that would
+    /// otherwise be refused at once (`fail`, `bypass`), so that credit stranded in idle caches
+    /// never makes the cap refuse what fits, while a pool that is really full costs a refusal only
+    /// a look at the caches, not a quiesce.
+    virtual amount reclaim_for(amount missing) noexcept {
         (void)missing;
-        return false;
+        return {};
     }
 
   protected:
@@ -158,8 +159,9 @@ class budget {
     [[nodiscard]] bool larger_than_limits(amount need) const noexcept;
     /// Commits `need` if it fits and nobody waits (mutex held).
     bool take_now(amount need) noexcept;
-    /// The fail/bypass step: reclaims stranded credit if that can make `need` fit, then tries
-    /// again (mutex held on entry and exit, released meanwhile).
+    /// The fail/bypass step: reclaims stranded credit if that can make `need` fit, then gives it
+    /// back and takes `need` in one step, so that no other request can take it in between; a few
+    /// times while other threads keep leasing (mutex held on entry and exit, released meanwhile).
     bool take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need, reclaimer& r);
     /// Queues, waits in backoff steps until granted, rejected or past the deadline.
     outcome wait(std::unique_lock<std::mutex>& lock, amount need, std::size_t requested,
@@ -189,6 +191,10 @@ class budget {
     waiter* head_ = nullptr;  // FIFO queue of waiters (guarded by mutex_)
     waiter* tail_ = nullptr;
     std::chrono::nanoseconds interval_;  // the pool-wide backoff step (guarded by mutex_)
+    // Refused requests reclaiming stranded credit right now, and where those that found nothing
+    // wait for them to give it back (guarded by mutex_).
+    int reclaiming_ = 0;
+    std::condition_variable reclaimed_;
 
     // Written under mutex_, read lock-free.
     std::atomic<std::int64_t> limit_bytes_{unlimited};

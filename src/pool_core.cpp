@@ -222,21 +222,17 @@ void pool_core::reclaim(bool force) noexcept {
     if (!total.zero()) budget_.give(total);
 }
 
-bool pool_core::reclaim_for(amount missing) noexcept {
+amount pool_core::reclaim_for(amount missing) noexcept {
     amount total{};
-    {
-        std::lock_guard lock(registry_mutex_);
-        // A look first (no barrier): quiesce only if the caches hold enough to cover what is
-        // missing. The sum may be slightly stale; a quiesce that finds less merely refuses later.
-        amount held{};
-        for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
-            held = held + clamped(tc->credit());
-        if (held.bytes < missing.bytes || held.blocks < missing.blocks || held.zero()) return false;
-        quiesce_locked([&](thread_cache& tc) { total = total + return_credit(&tc, {}); });
-    }
-    if (total.zero()) return false;
-    budget_.give(total);
-    return true;
+    std::lock_guard lock(registry_mutex_);
+    // A look first (no barrier): quiesce only if the caches hold enough to cover what is
+    // missing. The sum may be slightly stale; a quiesce that finds less merely refuses later.
+    amount held{};
+    for (const thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
+        held = held + clamped(tc->credit());
+    if (held.bytes < missing.bytes || held.blocks < missing.blocks || held.zero()) return {};
+    quiesce_locked([&](thread_cache& tc) { total = total + return_credit(&tc, {}); });
+    return total;
 }
 
 // Takes the cache's credit above `keep` out of it (the caller gives it to the budget).

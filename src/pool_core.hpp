@@ -124,7 +124,7 @@ class pool_core final : public reclaimer {
     pool_core* newer_ = nullptr;
 
     void reclaim(bool force) noexcept override;
-    bool reclaim_for(amount missing) noexcept override;
+    amount reclaim_for(amount missing) noexcept override;
 
   private:
     pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
