@@ -276,7 +276,7 @@ bool budget::take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need,
         lock.unlock();
         const amount got = r.reclaim_for(missing);
         lock.lock();
-        --reclaiming_;
+        if (--reclaiming_ == 0) reclaimed_.notify_all();
         if (got.zero()) {
             if (reclaiming_ == 0) return take_now(need);
             reclaimed_.wait(lock, [&] { return reclaiming_ == 0; });
@@ -288,7 +288,6 @@ bool budget::take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need,
         grant_waiters();  // what is left of the reclaimed credit may serve requests queued since
         reset_backoff_if_under();
         update_flags();
-        if (reclaiming_ == 0) reclaimed_.notify_all();
         if (taken) return true;
     }
     return false;
