@@ -38,6 +38,16 @@ void lease_everything(budget& b, std::int64_t bytes) {
     ASSERT_TRUE(lease(b, {bytes, 0}, &all));
 }
 
+// Returns once `n` requests wait in the budget's queue.
+void wait_for_queue(const budget& b, std::size_t n) {
+    for (;;) {
+        pool_stats s;
+        b.fill_stats(s);
+        if (s.waiters == n) return;
+        std::this_thread::yield();
+    }
+}
+
 TEST(Budget, LeasesNeverPassTheLimit) {
     std::atomic<std::uint32_t> flags{0};
     budget b(flags, pool_options{});
@@ -107,14 +117,7 @@ TEST(Budget, WaitersAreGrantedInArrivalOrder) {
         ++granted_count;
     };
     // (Pressure is up from the start, the budget being at its limit: count the queue instead.)
-    auto wait_for_waiters = [&](std::size_t n) {
-        for (;;) {
-            pool_stats s;
-            b.fill_stats(s);
-            if (s.waiters == n) return;
-            std::this_thread::yield();
-        }
-    };
+    auto wait_for_waiters = [&](std::size_t n) { wait_for_queue(b, n); };
     std::thread big(waiter, 800, &big_granted);  // first in line, large
     wait_for_waiters(1);
     std::vector<std::thread> small;
@@ -288,25 +291,19 @@ TEST(Budget, LoweredLimitsRefuseQueuedWaitersThatCanNoLongerFit) {
         std::chrono::nanoseconds waited{};
         big = b.acquire({800, 0}, 800, waiting_for(60s), r, &waited);
     });
-    pool_stats s;
-    do {
-        std::this_thread::sleep_for(1ms);
-        b.fill_stats(s);
-    } while (s.waiters < 1);
+    wait_for_queue(b, 1);
     std::thread t2([&] {
         std::chrono::nanoseconds waited{};
         small = b.acquire({100, 0}, 100, waiting_for(60s), r, &waited);
     });
-    do {
-        std::this_thread::sleep_for(1ms);
-        b.fill_stats(s);
-    } while (s.waiters < 2);
+    wait_for_queue(b, 2);
     b.set_limits(500, 0);  // the 800 can never fit now; the 100 fits once 1000 come back
     t1.join();
     EXPECT_EQ(big, outcome::refused);
     b.give({1000, 0});
     t2.join();
     EXPECT_EQ(small, outcome::granted);
+    pool_stats s;
     b.fill_stats(s);
     EXPECT_EQ(s.timeouts, 0u);
     EXPECT_EQ(s.waiters, 0u);
