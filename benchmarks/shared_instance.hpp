@@ -8,22 +8,29 @@
 
 namespace bench {
 
-/// The first thread of a run to call `acquire` makes the instance; the last to call `release`
-/// destroys it. Correct because Google Benchmark starts the timed loop of all threads at a barrier:
-/// every thread acquires before the loop, so none releases before all have acquired.
+/// The first thread of a run to call `acquire` makes the instance (destroying the previous run's);
+/// `release` only counts the run's threads out. Correct because Google Benchmark starts the timed
+/// loop of all threads at a barrier: every thread acquires before the loop, so none releases
+/// before all have acquired. An instance outlives its run, up to the next run or the end of the
+/// process, because a run's threads are still exiting after their last `release`, and
+/// std::pmr::synchronized_pool_resource's per-thread destructor (a pthread key's) then reads the
+/// resource: destroying it at once crashed, now and then, on a loaded machine.
 class shared_instance {
   public:
     /// Returns the run's instance of `s`, made by the first caller.
     std::pmr::memory_resource& acquire(const subject& s) {
         const std::lock_guard lock(mutex_);
-        if (users_++ == 0) instance_ = s.make();
+        if (users_++ == 0) {
+            instance_ = {};  // the previous run's threads have all been joined by now
+            instance_ = s.make();
+        }
         return *instance_.resource;
     }
 
-    /// Effects: the last caller of the run destroys the instance.
+    /// Effects: counts the calling thread out of the run.
     void release() {
         const std::lock_guard lock(mutex_);
-        if (--users_ == 0) instance_ = {};
+        --users_;
     }
 
   private:
