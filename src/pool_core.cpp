@@ -1,12 +1,9 @@
 #include "pool_core.hpp"
 
 #include <algorithm>
-#include <bit>
-#include <cstdio>
 #include <new>
 #include <stdexcept>
 #include <thread>
-#include <vector>
 
 #include "meta.hpp"
 #include "options.hpp"
