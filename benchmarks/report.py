@@ -20,10 +20,11 @@ import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # importing report_data must leave no __pycache__ in the source tree
-from report_data import (CHECKED, MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model, fmt_bytes, fmt_mib,
-                         fmt_ns, fmt_ratio, fmt_size, git_revision, label, load_benchmarks,
-                         load_bursts, load_small, memory_gib, ordered, os_name, overlap,
-                         package_version, ratio, read, stream_pairs, table, workload_keys)
+from report_data import (ADDRESS_PAIRS, CHECKED, MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model,
+                         fmt_bytes, fmt_mib, fmt_ns, fmt_ratio, fmt_size, git_revision, label,
+                         load_benchmarks, load_bursts, load_small, memory_gib, ordered, os_name,
+                         overlap, package_version, ratio, read, stream_pairs, table,
+                         workload_keys)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -227,6 +228,88 @@ def checked_section(results):
                       fmt_ratio(on.median / off.median)] for n, off, on in rows]) + [""])
 
 
+def address_rows(results):
+    """Returns [(workload, what, baseline Figure, variant Figure, goal)] for the pairs of
+    bench_by_address.cpp that ran (bpool alone: argument 0 the baseline, 1 the variant)."""
+    rows = []
+    for w, arg, what, goal in ADDRESS_PAIRS:
+        base = results.get((w, f"{arg}:0"), {}).get("bpool")
+        var = results.get((w, f"{arg}:1"), {}).get("bpool")
+        if base is not None and var is not None and base.median and var.median:
+            rows.append((w, what, base, var, goal))
+    return rows
+
+
+def ranges_overlap(a, b):
+    """Returns whether the min-max ranges of Figures a and b overlap."""
+    if None in (a.min, a.max, b.min, b.max):
+        return False
+    return a.min <= b.max and b.min <= a.max
+
+
+def goal_verdict(r, goal, overlapping):
+    if r <= goal:
+        return "met"
+    return "missed (ranges overlap)" if overlapping else "missed"
+
+
+ALIGNED = ("buffer_64k_a4k", "")  # the 4 KiB-aligned 64 KiB buffer of bench_buffers.cpp
+
+
+def address_section(results, descriptions):
+    rows = address_rows(results)
+    aligned = results.get(ALIGNED, {})
+    if not rows and not aligned:
+        return []
+    out = ["## Blocks by address (pagemap) and 4 KiB-aligned buffers", ""]
+    if rows:
+        out += ["From bench_by_address.cpp, on `bpool` alone; each pair is two runs of one "
+                "workload, in one process, one after the other. *churn_1k_direct*: the churn_1k "
+                "churn with one 2 MiB block (above `largest_pooled_block`: served directly by "
+                "upstream) live for the whole run, against none live. *churn_1k_bypass*: the same "
+                "on a pool capped at 8 MiB with `exhaustion::bypass`, with one 64 KiB block that "
+                "the policy served from upstream (the pool was at its cap) live, against none "
+                "(before the pagemap, such a block sent every free down a locked slow path). "
+                "*Outside the classes*: `stats().large_live_bytes + stats().bypass_live_bytes` at "
+                "the end of the variant's run. *churn_1k_unsized*: the churn giving every block "
+                "back with `deallocate_unsized(p)`, against `deallocate(p, n)` (both called on "
+                "the `pool_resource`).", ""]
+        table_rows = []
+        for w, what, base, var, goal in rows:
+            r = var.median / base.median
+            outside = var.counters.get("outside_live_bytes")
+            table_rows.append([f"{w}: {what}", fmt_ns(base.median), base.spread(),
+                               fmt_ns(var.median), var.spread(), fmt_ratio(r), f"≤ {goal:.2f}",
+                               goal_verdict(r, goal, ranges_overlap(base, var)),
+                               fmt_bytes(outside) if outside else "–"])
+        out += table(["pair", "baseline ns/op", "min – max", "variant ns/op", "min – max",
+                      "variant / baseline", "goal", "verdict", "outside the classes"], table_rows)
+        out.append("")
+    if aligned:
+        bp = aligned.get("bpool")
+        out += [f"*buffer_64k_a4k*: {descriptions.get(ALIGNED[0], '')}. Each subject through its "
+                "memory_resource: bpool `pool_resource::allocate(65536, 4096)`, mimalloc "
+                "`mi_malloc_aligned` / `mi_free_size_aligned` (`bpool::mimalloc_resource`), glibc "
+                "`aligned_alloc` / `free` (the aligned `operator new` / `delete` behind "
+                "`new_delete_resource`). *Pooled*: the share of bpool's allocations served by a "
+                "size class (1.00: every buffer came from the pool's cache, none from upstream).",
+                ""]
+        table_rows = []
+        for s in ordered(aligned, SUBJECTS):
+            f = aligned[s]
+            if f.median is None:
+                if f.error:
+                    table_rows.append([s, f"not run: {f.error}", "–", "–", "–"])
+                continue
+            pooled = f.counters.get("pooled")
+            table_rows.append([s, fmt_ns(f.median), f.spread(),
+                               fmt_ratio(bp.median / f.median if bp and bp.median else None),
+                               fmt_ratio(pooled) if pooled is not None else "–"])
+        out += table(["subject", "ns/op (median)", "min – max", "bpool / subject", "pooled"],
+                     table_rows) + [""]
+    return out
+
+
 def wait_section(results):
     fig = results.get(("wait_wake", ""), {}).get("bpool")
     if fig is None or "wake_median_us" not in fig.counters:
@@ -342,7 +425,8 @@ def others_section(others):
 
 
 def targets(results, bursts):
-    """Returns [(target, verdict, detail)] for the targets of issues 3, 4 and 7."""
+    """Returns [(target, verdict, detail)] for the targets of issues 3, 4, 7 and 8 and of blocks by
+    address."""
     out = []
     # bpool at or below mimalloc on every workload.
     misses, checked = [], 0
@@ -400,6 +484,17 @@ def targets(results, bursts):
         out.append(("issue 8: zero cost when off: every target here is measured on the off "
                     "build (bpool); checking on costs",
                     "info", "; ".join(f"{n} ×{on.median / off.median:.2f}" for n, off, on in rows)))
+    # Blocks by address: a live direct or bypass block costs the other frees at most 5 %;
+    # deallocate_unsized at most 15 % over deallocate.
+    for w, what, base, var, goal in address_rows(results):
+        r = var.median / base.median
+        out.append((f"{what} ≤ {goal:.2f}", goal_verdict(r, goal, ranges_overlap(base, var)),
+                    f"×{r:.2f} ({fmt_ns(var.median)} / {fmt_ns(base.median)} ns)"))
+    bp = results.get(ALIGNED, {}).get("bpool")
+    if bp is not None and "pooled" in bp.counters:
+        pooled = bp.counters["pooled"]
+        out.append(("4 KiB-aligned 64 KiB buffers come from a size class (bpool)",
+                    "met" if pooled >= 0.999 else "missed", f"{pooled:.1%} of allocations pooled"))
     # Held from upstream at most 1.3x peak live in the steady-state churn.
     held = []
     for k in workload_keys(results):
@@ -444,10 +539,10 @@ def targets(results, bursts):
 
 def targets_section(rows):
     return (["## Targets", "",
-             "The targets of issues 3, 4, 7 and 8, checked against the medians below, on the "
-             "`bpool` subject: the build with checking off (the checked build has its own "
-             "section). \"Ranges overlap\": the min – max ranges of the two subjects overlap, so "
-             "the difference is within the noise of this run.", ""]
+             "The targets of issues 3, 4, 7 and 8 and of blocks by address, checked against the "
+             "medians below, on the `bpool` subject: the build with checking off (the checked "
+             "build has its own section). \"Ranges overlap\": the min – max ranges of the two "
+             "subjects overlap, so the difference is within the noise of this run.", ""]
             + table(["target", "verdict", "measured"], rows) + [""])
 
 
@@ -501,6 +596,20 @@ def summary(results, others, bursts, small, target_rows, report_path):
         for n, off, on in checked:
             print(f"{n:24s} {fmt_ns(off.median):>10s}  {fmt_ns(on.median):>10s}  "
                   f"×{on.median / off.median:.2f}")
+    pairs = address_rows(results)
+    if pairs:
+        print("\n== blocks by address (bpool): ns/op baseline / variant, ratio (goal)")
+        for w, _, base, var, goal in pairs:
+            print(f"{w:24s} {fmt_ns(base.median):>10s}  {fmt_ns(var.median):>10s}  "
+                  f"×{var.median / base.median:.2f} (≤ {goal:.2f})")
+    aligned = results.get(ALIGNED, {})
+    bp = aligned.get("bpool")
+    if bp is not None and bp.median:
+        print("\n== 4 KiB-aligned 64 KiB buffer: ns/op, bpool / subject")
+        for s in ordered(aligned, SUBJECTS):
+            f = aligned[s]
+            if f.median:
+                print(f"{s:14s} {fmt_ns(f.median):>10s}  ×{bp.median / f.median:.2f}")
     if bursts:
         print("\n== burst: peak live MiB / peak RSS MiB / total s")
         for s, b in bursts.items():
@@ -541,6 +650,7 @@ def main():
     lines += scaling_section(results, peers, args.report_dir)
     lines += burst_section(bursts, args.report_dir)
     lines += small_section(small)
+    lines += address_section(results, descriptions)
     lines += wait_section(results)
     lines += others_section(others)
     lines += detail_section(results, subjects, descriptions)

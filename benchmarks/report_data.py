@@ -15,8 +15,9 @@ import subprocess
 # Report order; subjects not listed (a new peer) follow in the order first seen.
 SUBJECTS = ["bpool", "bpool_capped", "bpool_checked", "mimalloc", "glibc", "jemalloc", "tcmalloc",
             "std_sync", "std_unsync", "boost_sync", "boost_unsync"]
-WORKLOADS = ["churn_1k", "churn_64k", "buffer_32k", "buffer_1m", "handoff", "threads_churn",
-             "pmr_vector", "pmr_string", "pmr_map", "string_appends", "buffer_writes"]
+WORKLOADS = ["churn_1k", "churn_64k", "buffer_32k", "buffer_1m", "buffer_64k_a4k", "handoff",
+             "threads_churn", "pmr_vector", "pmr_string", "pmr_map", "string_appends",
+             "buffer_writes"]
 REFERENCE = "mimalloc"
 CHECKED = "bpool_checked"  # bpool built with BPOOL_CHECKED=ON (bpool_bench_checked)
 MIB = 1 << 20
@@ -34,6 +35,7 @@ class Figure:
         self.repetitions = 0
         self.counters = {}
         self.samples = []  # ns/op of each repetition
+        self.error = None  # the message of a run that stopped with SkipWithError
 
     def finish(self):
         """Fills what the aggregates did not give from the repetitions themselves."""
@@ -57,9 +59,19 @@ def ns_of(entry):
 
 COUNTER_KEYS = ("peak_live", "pool_peak_live", "cached", "held", "peak_held", "held_ratio",
                 "peak_held_ratio", "class_floor_ratio", "wake_median_us", "wake_p99_us",
-                "wake_max_us")
+                "wake_max_us", "outside_live_bytes", "pooled")
 # Workloads reported in their own section rather than as ns/op against the peers.
-SEPARATE = ("wait_wake",)
+SEPARATE = ("wait_wake", "churn_1k_direct", "churn_1k_bypass", "churn_1k_unsized")
+# The pairs of bench_by_address.cpp, bpool alone: (workload, argument, what its run with argument 1
+# measures against its run with 0, goal for their ratio).
+ADDRESS_PAIRS = (
+    ("churn_1k_direct", "direct_live",
+     "churn_1k with a 2 MiB direct block live / with none", 1.05),
+    ("churn_1k_bypass", "bypass_live",
+     "churn_1k (cap, `bypass`) with a 64 KiB bypass block live / with none", 1.05),
+    ("churn_1k_unsized", "unsized",
+     "churn_1k freeing by `deallocate_unsized(p)` / by `deallocate(p, n)`", 1.15),
+)
 
 
 def load_benchmarks(raw):
@@ -95,6 +107,9 @@ def load_benchmarks(raw):
 
 
 def add_entry(fig, entry):
+    if entry.get("error_occurred"):  # no time to take (e.g. a subject that broke the contract)
+        fig.error = entry.get("error_message") or "error"
+        return
     kind = entry.get("run_type", "iteration")
     if kind == "aggregate":
         which = entry.get("aggregate_name")

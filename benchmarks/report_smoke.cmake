@@ -15,7 +15,7 @@ function(run_step)
 endfunction()
 
 run_step("${BENCH}" --benchmark_min_time=0.001 --benchmark_repetitions=2
-  "--benchmark_filter=^(churn_1k|threads_churn)/"
+  "--benchmark_filter=^(churn_1k|threads_churn|churn_1k_(direct|bypass|unsized)|buffer_64k_a4k)/"
   "--benchmark_out=${DIR}/raw/bench_main_smoke.json" --benchmark_out_format=json)
 if(BENCH_CHECKED)
   run_step("${BENCH_CHECKED}" --benchmark_min_time=0.001 --benchmark_repetitions=2
@@ -46,6 +46,8 @@ foreach(s IN ITEMS
     "## Targets" "| target | verdict | measured |" "capped within 10 % of uncapped"
     "## All workloads: ns/op (ratio to mimalloc)" "| workload | bpool | bpool_capped |"
     "| churn_1k |" "## Thread scaling (threads_churn)" "## The burst" "| bpool_capped |"
+    "## Blocks by address (pagemap) and 4 KiB-aligned buffers" "| churn_1k_direct: "
+    "| churn_1k_bypass: " "| churn_1k_unsized: " "| buffer_64k_a4k |"
     "## Small blocks: resident memory"
     "| subject | requested MiB | RSS MiB | RSS / requested | upstream MiB | RSS / upstream |"
     "## Per workload" "## How this was measured")
@@ -55,6 +57,7 @@ if(BENCH_CHECKED)
   expect("${report}" report.md "## The checked build: checking on vs off")
   expect("${summary}" "report.py's output" "== checked build")
 endif()
-foreach(s IN ITEMS "== summary: ns/op" "== small blocks" "== targets" "report: ")
+foreach(s IN ITEMS "== summary: ns/op" "== blocks by address" "== 4 KiB-aligned 64 KiB buffer"
+    "== small blocks" "== targets" "report: ")
   expect("${summary}" "report.py's output" "${s}")
 endforeach()

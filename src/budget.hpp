@@ -1,4 +1,4 @@
-// Layer 5: capacity and backoff. The budget owns the pool's limits (bytes and blocks) and the count
+// Layer 6: capacity and backoff. The budget owns the pool's limits (bytes and blocks) and the count
 // of what is committed against them: bytes and blocks that are live, or leased to thread caches as
 // credit, or granted to a request that is about to use them. committed <= limit at all times unless
 // a request overcommits, which is what makes the cap exact.

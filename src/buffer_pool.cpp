@@ -1,4 +1,4 @@
-// Layer 7: bpool::buffer_pool and its core. Memory is the resource's business (its capacity, its
+// Layer 8: bpool::buffer_pool and its core. Memory is the resource's business (its capacity, its
 // caches); the pool adds the count of buffers checked out and the cap on it, kept in a budget.
 #include <algorithm>
 #include <chrono>

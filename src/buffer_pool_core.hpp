@@ -1,4 +1,4 @@
-// Layer 7: the state behind a bpool::buffer_pool, shared with the buffers it checks out.
+// Layer 8: the state behind a bpool::buffer_pool, shared with the buffers it checks out.
 //
 // A buffer checked out of a pool points at this core ("home") so that its destruction can end the
 // checkout. The live-buffer cap reuses the capacity layer: a budget whose only limit is on blocks,

@@ -2,53 +2,68 @@
 
 namespace bpool::detail {
 
-block_list central_list::take(const class_info& k, std::uint32_t n, upstream_source& up,
+central_list::tally central_list::now() const noexcept {
+    return {list_.count + chunks_.idle_blocks(), chunks_.chunk_count() + bypass_.chunk_count()};
+}
+
+void central_list::account(const class_info& k, tally before,
+                           central_totals& totals) const noexcept {
+    // Idle blocks are counted as blocks, whatever chunk or page traffic produced them: a new
+    // chunk brings its blocks in, a released one takes them out; and each chunk its tail.
+    const tally after = now();
+    const std::size_t tail =
+        std::size_t{k.chunk_pages} * page_size - std::size_t{k.chunk_blocks} * k.size;
+    auto move = [](std::atomic<std::size_t>& total, std::size_t from, std::size_t to,
+                   std::size_t unit) {
+        if (to > from) total.fetch_add((to - from) * unit, std::memory_order_relaxed);
+        if (to < from) total.fetch_sub((from - to) * unit, std::memory_order_relaxed);
+    };
+    move(totals.idle_bytes, before.idle, after.idle, k.size);
+    move(totals.tail_bytes, before.chunks, after.chunks, tail);
+}
+
+block_list central_list::take(const class_info& k, std::uint32_t n, page_source src,
                               central_totals& totals) {
     std::lock_guard lock(mutex_);
-    block_list out;
-    if (!list_.empty()) {
-        out = list_.take_front(n);
-    } else {
-        const std::size_t before = chunks_.idle_blocks();
-        out = chunks_.take(k, n, up);
-        // A new chunk adds its blocks to the idle count before they leave; count the net.
-        const std::size_t added = chunks_.idle_blocks() + out.count - before;
-        totals.idle_bytes.fetch_add(added * k.size, std::memory_order_relaxed);
-    }
-    totals.idle_bytes.fetch_sub(out.count * std::size_t{k.size}, std::memory_order_relaxed);
+    const tally before = now();
+    block_list out = !list_.empty() ? list_.take_front(n) : chunks_.take(k, n, src);
+    account(k, before, totals);
     return out;
 }
 
 std::size_t central_list::shrink_to(const class_info& k, std::uint32_t keep,
-                                    upstream_source& up) noexcept {
+                                    page_source src) noexcept {
     std::size_t released = 0;
     while (list_.count > keep)
-        released += chunks_.give_back(list_.pop(), k, up);
+        released += chunks_.give_back(list_.pop(), k, src);
     return released;
 }
 
 std::size_t central_list::put(const class_info& k, block_list blocks, std::uint32_t keep,
-                              upstream_source& up, central_totals& totals) noexcept {
+                              page_source src, central_totals& totals) noexcept {
     std::lock_guard lock(mutex_);
-    totals.idle_bytes.fetch_add(blocks.count * std::size_t{k.size}, std::memory_order_relaxed);
+    const tally before = now();
     list_.splice(blocks);
-    const std::size_t released = shrink_to(k, keep, up);
-    totals.idle_bytes.fetch_sub(released, std::memory_order_relaxed);
+    const std::size_t released = shrink_to(k, keep, src);
+    account(k, before, totals);
     return released;
 }
 
-std::size_t central_list::trim(const class_info& k, upstream_source& up,
+std::size_t central_list::trim(const class_info& k, page_source src,
                                central_totals& totals) noexcept {
     std::lock_guard lock(mutex_);
-    const std::size_t released = shrink_to(k, 0, up) + chunks_.release_spare(k, up);
-    totals.idle_bytes.fetch_sub(released, std::memory_order_relaxed);
+    const tally before = now();
+    const std::size_t released =
+        shrink_to(k, 0, src) + chunks_.release_spare(k, src) + bypass_.release_spare(k, src);
+    account(k, before, totals);
     return released;
 }
 
-void central_list::destroy(const class_info& k, upstream_source& up) noexcept {
+void central_list::destroy() noexcept {
     std::lock_guard lock(mutex_);
     list_ = {};  // its blocks live inside the chunks
-    chunks_.destroy(k, up);
+    chunks_.destroy();
+    bypass_.destroy();
 }
 
 central_idle central_list::idle() const noexcept {
@@ -56,9 +71,21 @@ central_idle central_list::idle() const noexcept {
     return {list_.count, chunks_.idle_blocks()};
 }
 
-bool central_list::owns(const void* p, const class_info& k) noexcept {
+void* central_list::take_bypass(const class_info& k, page_source src, central_totals& totals) {
     std::lock_guard lock(mutex_);
-    return chunks_.owner(p, k) != nullptr;
+    const tally before = now();
+    void* p = bypass_.take(k, 1, src).pop();
+    account(k, before, totals);
+    return p;
+}
+
+std::size_t central_list::put_bypass(void* p, const class_info& k, page_source src,
+                                     central_totals& totals) noexcept {
+    std::lock_guard lock(mutex_);
+    const tally before = now();
+    const std::size_t released = bypass_.give_back(p, k, src);
+    account(k, before, totals);
+    return released;
 }
 
 }  // namespace bpool::detail

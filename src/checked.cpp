@@ -27,7 +27,8 @@ free_verdict checked_registry::remove(void* p, std::size_t block, std::size_t al
     // The size may differ from the request as long as it selects the same block (pmr requires the
     // same size; allowing the same block keeps std::allocator-style rounding working). The
     // alignment must not exceed what the block was allocated with.
-    if (r->block != block || align > r->align) return free_verdict::wrong_size;
+    // An unsized free (block 0) matches whatever the block was allocated as.
+    if (block != 0 && (r->block != block || align > r->align)) return free_verdict::wrong_size;
     live_.erase(p);
     return free_verdict::ok;
 }

@@ -28,7 +28,8 @@ class checked_registry {
     /// Records block `p`; a block already live is an internal error (reported, aborts).
     void add(void* p, const live_record& r) noexcept;
     /// Removes `p` if it is live and was requested with a size and alignment that cost the same
-    /// block; else leaves everything as it is and says why (`*was` gets the record, if any).
+    /// block (any, if `block` is 0: an unsized free); else leaves everything as it is and says
+    /// why (`*was` gets the record, if any).
     free_verdict remove(void* p, std::size_t block, std::size_t align, live_record* was) noexcept;
     /// Writes to stderr, if blocks are live, one line: their count and bytes, and how many of
     /// each block size (largest counts first), so that a leak can be traced to its size.

@@ -1,16 +1,12 @@
 #include "chunk.hpp"
 
 #include <new>
+#include <utility>
 
 #include "meta.hpp"
+#include "track.hpp"
 
 namespace bpool::detail {
-
-namespace {
-std::size_t chunk_bytes(const class_info& k) noexcept {
-    return std::size_t{k.chunk_blocks} * k.size;
-}
-}  // namespace
 
 void chunk_set::link(chunk* c) noexcept {
     c->prev = nullptr;
@@ -30,36 +26,63 @@ void chunk_set::unlink(chunk* c) noexcept {
     c->listed = false;
 }
 
-chunk* chunk_set::new_chunk(const class_info& k, upstream_source& up) {
+chunk* chunk_set::new_chunk(const class_info& k, page_source src) {
     auto* c = meta::create<chunk>();
     try {
-        // So that the insert below cannot fail after upstream gave memory.
-        if (k.chunk_blocks > 1)
-            ranges_.reserve_one();
-        else
-            singles_.reserve_one();
-        c->base = static_cast<std::byte*>(up.allocate(chunk_bytes(k), k.align));
+        c->run = src.heap.allocate(k.chunk_pages, k.align);
     } catch (...) {
         meta::destroy(c);
         throw;
     }
-    track::region_reserved(c->base, chunk_bytes(k));
-    if (k.chunk_blocks > 1)  // cannot throw: room was reserved above
-        ranges_.insert(c->base, chunk_bytes(k), c);
-    else
-        singles_.insert(c->base, c);
+    c->all_next = all_;
+    if (all_) all_->all_prev = c;
+    all_ = c;
+    ++count_;
     idle_blocks_ += k.chunk_blocks;
     link(c);
     return c;
 }
 
-block_list chunk_set::take(const class_info& k, std::uint32_t n, upstream_source& up) {
+void chunk_set::carve(chunk* c, const class_info& k, std::uint32_t n, block_list& out,
+                      const page_source& src) noexcept {
+    auto block = [&](std::uint32_t i) { return c->run.base + std::size_t{i} * k.size; };
+    const std::uint32_t first = c->carved;
+    while (out.count < n && c->carved < k.chunk_blocks) {
+        void* p = block(c->carved++);
+        track::block_idle(p, k.size);
+        out.push(p);
+    }
+    if (c->carved == first) return;
+    // Carve on to the end of the last block's page (onto the chunk's free list), so that its page
+    // can be entered: every block start in an entered page is a block.
+    const std::size_t last_page = std::size_t{c->carved - 1} * k.size >> page_shift;
+    while (c->carved < k.chunk_blocks &&
+           (std::size_t{c->carved} * k.size >> page_shift) == last_page) {
+        void* p = block(c->carved++);
+        track::block_idle(p, k.size);
+        track::write_link(p, c->free_list);
+        c->free_list = p;
+        ++c->free_count;
+    }
+    // Pages below the next uncarved block's are complete; a single-block chunk has its entry on
+    // its first page only (no other page holds a block start).
+    const std::uint32_t complete =
+        k.chunk_blocks == 1 ? 1
+        : c->carved == k.chunk_blocks
+            ? k.chunk_pages
+            : static_cast<std::uint32_t>(std::size_t{c->carved} * k.size >> page_shift);
+    for (; c->published < complete; ++c->published)
+        src.map.set(c->run.base + std::size_t{c->published} * page_size,
+                    page_entry::make(kind_, c, k.index, c->published));
+}
+
+block_list chunk_set::take(const class_info& k, std::uint32_t n, page_source src) {
     block_list out;
     while (out.count < n) {
         chunk* c = avail_;
         if (c == nullptr) {
             if (out.count > 0) break;  // a partial refill beats a new chunk that may fail
-            c = new_chunk(k, up);
+            c = new_chunk(k, src);
         }
         if (c == spare_) spare_ = nullptr;
         while (out.count < n && c->free_count > 0) {
@@ -68,34 +91,22 @@ block_list chunk_set::take(const class_info& k, std::uint32_t n, upstream_source
             --c->free_count;
             out.push(p);
         }
-        while (out.count < n && c->carved < k.chunk_blocks) {
-            void* p = c->base + std::size_t{c->carved++} * k.size;
-            track::block_idle(p, k.size);
-            out.push(p);
-        }
+        carve(c, k, n, out, src);
         if (c->free_count == 0 && c->carved == k.chunk_blocks) unlink(c);
     }
     idle_blocks_ -= out.count;
     return out;
 }
 
-chunk* chunk_set::owner(const void* p, const class_info& k) noexcept {
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    chunk* c;
-    if (k.chunk_blocks > 1) {
-        c = ranges_.find(p, chunk_bytes(k));
-    } else {
-        chunk** found = singles_.find(p);
-        c = found != nullptr ? *found : nullptr;
-    }
-    if (c == nullptr) return nullptr;
-    const std::size_t offset = addr - reinterpret_cast<std::uintptr_t>(c->base);
-    if (offset % k.size != 0 || offset / k.size >= c->carved) return nullptr;
-    return c;
+chunk* chunk_set::owner(const void* p, const class_info& k, const pagemap& map) const noexcept {
+    const page_entry e = map.find(p);
+    if (e.kind() != kind_ || e.cls() != k.index) return nullptr;
+    if (!k.is_block_start(e.chunk_offset(p))) return nullptr;
+    return e.record<chunk>();
 }
 
-std::size_t chunk_set::give_back(void* p, const class_info& k, upstream_source& up) noexcept {
-    chunk* c = owner(p, k);
+std::size_t chunk_set::give_back(void* p, const class_info& k, page_source src) noexcept {
+    chunk* c = owner(p, k, src.map);
     BPOOL_CHECK(c != nullptr, "block given back to a chunk set that does not own it");
     track::write_link(p, c->free_list);
     c->free_list = p;
@@ -104,45 +115,42 @@ std::size_t chunk_set::give_back(void* p, const class_info& k, upstream_source& 
     if (!c->listed) link(c);
     if (c->out() != 0) return 0;
     // The chunk is empty: keep it as the spare (releasing the previous spare), so that a class
-    // oscillating around a chunk boundary does not call upstream on every swing.
+    // oscillating around a chunk boundary does not carve and enter its pages on every swing.
     std::size_t released = 0;
-    if (spare_ != nullptr && spare_ != c) {
-        released = chunk_bytes(k);
-        release(spare_, k, up);
-    }
+    if (spare_ != nullptr && spare_ != c) released = release(spare_, k, src);
     spare_ = c;
     return released;
 }
 
-std::size_t chunk_set::release_spare(const class_info& k, upstream_source& up) noexcept {
+std::size_t chunk_set::release_spare(const class_info& k, page_source src) noexcept {
     if (spare_ == nullptr) return 0;
-    release(std::exchange(spare_, nullptr), k, up);
-    return chunk_bytes(k);
+    return release(std::exchange(spare_, nullptr), k, src);
 }
 
-void chunk_set::release(chunk* c, const class_info& k, upstream_source& up) noexcept {
+std::size_t chunk_set::release(chunk* c, const class_info& k, page_source src) noexcept {
     BPOOL_ASSERT(c->out() == 0);
     if (c->listed) unlink(c);
-    if (k.chunk_blocks > 1)
-        ranges_.erase(c->base, chunk_bytes(k));
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
     else
-        singles_.erase(c->base);
+        all_ = c->all_next;
+    if (c->all_next) c->all_next->all_prev = c->all_prev;
+    --count_;
+    // Entries go before the pages: a lookup that still finds one names a chunk that is going,
+    // which only a pointer the caller no longer owns can do.
+    for (std::uint32_t i = 0; i < c->published; ++i)
+        src.map.clear(c->run.base + std::size_t{i} * page_size);
     idle_blocks_ -= k.chunk_blocks;
-    up.deallocate(c->base, chunk_bytes(k), k.align);
+    const std::size_t released = src.heap.deallocate(c->run, k.chunk_pages);
     meta::destroy(c);
+    return released;
 }
 
-void chunk_set::destroy(const class_info& k, upstream_source& up) noexcept {
-    auto release_whole = [&](chunk* c) {
-        up.deallocate(c->base, chunk_bytes(k), k.align);
-        meta::destroy(c);
-    };
-    ranges_.for_each(chunk_bytes(k), release_whole);
-    singles_.for_each([&](void*, chunk*& c) { release_whole(c); });
-    ranges_.clear();
-    singles_.clear();
+void chunk_set::destroy() noexcept {
+    for (chunk* c = std::exchange(all_, nullptr); c != nullptr;)
+        meta::destroy(std::exchange(c, c->all_next));
     avail_ = spare_ = nullptr;
-    idle_blocks_ = 0;
+    idle_blocks_ = count_ = 0;
 }
 
 }  // namespace bpool::detail

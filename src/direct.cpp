@@ -1,67 +1,107 @@
 #include "direct.hpp"
 
 #include <algorithm>
+#include <new>
 
-#include "track.hpp"
+#include "meta.hpp"
+#include "size_classes.hpp"
 
 namespace bpool::detail {
 
-void* direct_registry::allocate(upstream_source& up, std::size_t size, std::size_t align,
-                                bool bypass) {
-    std::unique_lock lock(mutex_);
-    blocks_.reserve_one();  // so that registering cannot fail once upstream gave memory
-    lock.unlock();
-    void* p = up.allocate(size, align);  // outside the lock: upstream may be slow
-    lock.lock();
+void* direct_blocks::allocate(upstream_source& up, pagemap& map, std::size_t size,
+                              std::size_t align, bool bypass) {
+    auto* b = meta::create<direct_block>();
+    b->size = size;
+    b->upstream = std::max(size, page_size);
+    b->align = align;
+    b->bypass = bypass;
     try {
-        blocks_.insert(p, {size, align, bypass});
-    } catch (...) {  // another thread's insert took the reserved room and growing failed
-        lock.unlock();
-        up.deallocate(p, size, align);
+        b->base = up.allocate(b->upstream, align);  // no lock held: upstream may be slow
+    } catch (...) {
+        meta::destroy(b);
         throw;
     }
-    ++counts_.allocations;
+    if (!map.reserve(b->base, 1)) {
+        up.deallocate(b->base, b->upstream, align);
+        meta::destroy(b);
+        throw std::bad_alloc();
+    }
+    {
+        std::lock_guard lock(mutex_);
+        b->next = all_;
+        if (all_) all_->prev = b;
+        all_ = b;
+    }
+    allocations_.fetch_add(1, std::memory_order_relaxed);
+    slack_bytes_.fetch_add(b->upstream - size, std::memory_order_relaxed);
     if (bypass) {
-        // Raised before the block is handed out: a thread it is passed to sees the bit (acquire)
-        // and takes the slow path that tells it apart.
-        if (counts_.bypass_blocks++ == 0) flags_.fetch_or(bypass_bit_, std::memory_order_seq_cst);
-        counts_.bypass_bytes += size;
-        counts_.bypass_peak_bytes = std::max(counts_.bypass_peak_bytes, counts_.bypass_bytes);
+        count_bypass(size, +1);
     } else {
-        ++counts_.large_blocks;
-        counts_.large_bytes += size;
+        large_bytes_.fetch_add(size, std::memory_order_relaxed);
+        large_blocks_.fetch_add(1, std::memory_order_relaxed);
     }
-    return p;
+    // Entered last: the block is handed out after this, so every free of it finds the entry.
+    map.set(b->base, page_entry::make(page_kind::direct, b, 0, 0));
+    return b->base;
 }
 
-bool direct_registry::remove(const void* p, direct_block* out) noexcept {
-    std::lock_guard lock(mutex_);
-    if (!blocks_.erase(p, out)) return false;
-    ++counts_.deallocations;
-    if (out->bypass) {
-        counts_.bypass_bytes -= out->size;
-        if (--counts_.bypass_blocks == 0) flags_.fetch_and(~bypass_bit_, std::memory_order_release);
+void direct_blocks::count_bypass(std::size_t size, int sign) noexcept {
+    if (sign > 0) {
+        const std::size_t now = bypass_bytes_.fetch_add(size, std::memory_order_relaxed) + size;
+        bypass_blocks_.fetch_add(1, std::memory_order_relaxed);
+        std::size_t peak = bypass_peak_.load(std::memory_order_relaxed);
+        while (peak < now &&
+               !bypass_peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+        }
+        return;
+    }
+    bypass_bytes_.fetch_sub(size, std::memory_order_relaxed);
+    bypass_blocks_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void direct_blocks::deallocate(direct_block* b, upstream_source& up, pagemap& map) noexcept {
+    map.clear(b->base);
+    {
+        std::lock_guard lock(mutex_);
+        if (b->prev)
+            b->prev->next = b->next;
+        else
+            all_ = b->next;
+        if (b->next) b->next->prev = b->prev;
+    }
+    deallocations_.fetch_add(1, std::memory_order_relaxed);
+    slack_bytes_.fetch_sub(b->upstream - b->size, std::memory_order_relaxed);
+    if (b->bypass) {
+        count_bypass(b->size, -1);
     } else {
-        counts_.large_bytes -= out->size;
-        --counts_.large_blocks;
+        large_bytes_.fetch_sub(b->size, std::memory_order_relaxed);
+        large_blocks_.fetch_sub(1, std::memory_order_relaxed);
     }
-    return true;
+    up.deallocate(b->base, b->upstream, b->align);
+    meta::destroy(b);
 }
 
-bool direct_registry::contains(const void* p) const noexcept {
+void direct_blocks::destroy(upstream_source& up) noexcept {
     std::lock_guard lock(mutex_);
-    return blocks_.find(p) != nullptr;
+    for (direct_block* b = std::exchange(all_, nullptr); b != nullptr;) {
+        direct_block* next = b->next;
+        up.deallocate(b->base, b->upstream, b->align);
+        meta::destroy(b);
+        b = next;
+    }
 }
 
-void direct_registry::destroy(upstream_source& up) noexcept {
-    std::lock_guard lock(mutex_);
-    blocks_.for_each([&](void* p, direct_block& b) { up.deallocate(p, b.size, b.align); });
-    blocks_.clear();
-}
-
-direct_counts direct_registry::counts() const noexcept {
-    std::lock_guard lock(mutex_);
-    return counts_;
+direct_counts direct_blocks::counts() const noexcept {
+    direct_counts d;
+    d.large_bytes = large_bytes_.load(std::memory_order_relaxed);
+    d.large_blocks = large_blocks_.load(std::memory_order_relaxed);
+    d.bypass_bytes = bypass_bytes_.load(std::memory_order_relaxed);
+    d.bypass_blocks = bypass_blocks_.load(std::memory_order_relaxed);
+    d.bypass_peak_bytes = bypass_peak_.load(std::memory_order_relaxed);
+    d.slack_bytes = slack_bytes_.load(std::memory_order_relaxed);
+    d.allocations = allocations_.load(std::memory_order_relaxed);
+    d.deallocations = deallocations_.load(std::memory_order_relaxed);
+    return d;
 }
 
 }  // namespace bpool::detail

@@ -1,10 +1,13 @@
-// Blocks served straight from upstream: requests above the size classes ("large") and requests
-// served by the `bypass` policy. Each is registered by address, so a deallocation tells them apart
-// exactly (the seed's bufferpool could not, and its counter drifted), the destructor can give them
-// all back, and a deallocation of an address the pool never handed out is reported.
+// Layer 3 (beside chunks): blocks served by upstream directly, one upstream allocation each:
+// requests above the size classes or with an alignment no class honours ("large"), and requests
+// the `bypass` policy serves past the cap at those sizes. Each has a record, entered in the
+// pagemap on the page where the block starts, so that a free finds it by address without a lock
+// and tells it from a pooled block exactly. Upstream is asked for at least a page, so no two
+// direct blocks start in one page (and no chunk page is ever the first page of one: chunks are
+// whole pages of other upstream allocations).
 //
-// Thread safety: every member takes the registry's mutex (lock order: after registry and budget
-// locks).
+// Thread safety: lookups (find) are lock-free. allocate and deallocate link the record into a list
+// (for destroy) under a mutex taken for that alone, never across upstream; the counters are atomic.
 #pragma once
 
 #include <atomic>
@@ -12,62 +15,71 @@
 #include <cstdint>
 #include <mutex>
 
-#include "ptr_map.hpp"
+#include "pagemap.hpp"
 #include "upstream.hpp"
 
 namespace bpool::detail {
 
-struct direct_block {
-    std::size_t size = 0;
+struct alignas(16) direct_block {
+    void* base = nullptr;
+    std::size_t size = 0;      // what it costs (the request rounded up to 16)
+    std::size_t upstream = 0;  // what upstream was asked for
     std::size_t align = 0;
     bool bypass = false;  // served by the bypass policy: not counted against the capacity
+    direct_block* prev = nullptr;
+    direct_block* next = nullptr;
 };
 
-/// Counters of direct blocks (a snapshot).
+/// Counters of direct and bypass blocks (a snapshot).
 struct direct_counts {
     std::size_t large_bytes = 0, large_blocks = 0;
     std::size_t bypass_bytes = 0, bypass_blocks = 0;
     std::size_t bypass_peak_bytes = 0;  // the highest bypass_bytes
+    std::size_t slack_bytes = 0;        // held from upstream past the blocks' sizes
     std::uint64_t allocations = 0, deallocations = 0;
 };
 
-class direct_registry {
+class direct_blocks {
   public:
-    /// A registry that keeps `bypass_bit` of `flags` raised exactly while a bypass block is live.
-    /// The bit is changed under the registry's mutex, so that a free of the last bypass block and
-    /// the allocation of a new one cannot leave it cleared while a bypass block is live.
-    direct_registry(std::atomic<std::uint32_t>& flags, std::uint32_t bypass_bit) noexcept
-        : flags_(flags), bypass_bit_(bypass_bit) {}
-    direct_registry(const direct_registry&) = delete;
-    direct_registry& operator=(const direct_registry&) = delete;
+    direct_blocks() = default;
+    direct_blocks(const direct_blocks&) = delete;
+    direct_blocks& operator=(const direct_blocks&) = delete;
 
-    /// Allocates `size` bytes aligned to `align` from upstream and registers them. Returns the
-    /// block. Throws what upstream throws, or std::bad_alloc; nothing is kept then.
-    void* allocate(upstream_source& up, std::size_t size, std::size_t align, bool bypass);
+    /// Allocates a block of `size` bytes aligned to `align` from upstream and enters it. Returns
+    /// the block. Throws what upstream throws, or std::bad_alloc; nothing is kept then.
+    void* allocate(upstream_source& up, pagemap& map, std::size_t size, std::size_t align,
+                   bool bypass);
 
-    /// Unregisters `p`; stores what it was in `*out`. Returns false if `p` is not registered.
-    /// Does not free the memory.
-    bool remove(const void* p, direct_block* out) noexcept;
+    /// Returns the record of the direct block that starts at `p`, or nullptr.
+    [[nodiscard]] static direct_block* find(const pagemap& map, const void* p) noexcept {
+        const page_entry e = map.find(p);
+        if (e.kind() != page_kind::direct) return nullptr;
+        auto* b = e.record<direct_block>();
+        return b->base == p ? b : nullptr;
+    }
 
-    /// Returns whether `p` is a registered block (checked-build diagnostics).
-    [[nodiscard]] bool contains(const void* p) const noexcept;
+    /// Removes block `b` (from find) and gives its memory back to upstream.
+    void deallocate(direct_block* b, upstream_source& up, pagemap& map) noexcept;
 
-    /// Gives every registered block back to upstream (pool destruction).
+    /// Gives every block back to upstream (pool destruction).
     void destroy(upstream_source& up) noexcept;
 
+    /// Counts a pooled block served by the bypass policy (+1) or given back (-1).
+    void count_bypass(std::size_t size, int sign) noexcept;
+
     [[nodiscard]] direct_counts counts() const noexcept;
-    /// fork(): the prepare handler takes the lock (so that no thread holds it across the fork);
-    /// the parent and child handlers release it (the child's copy is owned by its only thread).
+
+    /// fork(): the prepare handler takes the lock; the parent and child handlers release it.
     void lock_for_fork() noexcept { mutex_.lock(); }
     /// See lock_for_fork.
     void unlock_after_fork() noexcept { mutex_.unlock(); }
 
   private:
-    std::atomic<std::uint32_t>& flags_;
-    const std::uint32_t bypass_bit_;
-    mutable std::mutex mutex_;
-    mutable ptr_map<direct_block> blocks_;
-    direct_counts counts_;
+    std::mutex mutex_;  // guards the list only
+    direct_block* all_ = nullptr;
+    std::atomic<std::size_t> large_bytes_{0}, large_blocks_{0}, slack_bytes_{0};
+    std::atomic<std::size_t> bypass_bytes_{0}, bypass_blocks_{0}, bypass_peak_{0};
+    std::atomic<std::uint64_t> allocations_{0}, deallocations_{0};
 };
 
 }  // namespace bpool::detail

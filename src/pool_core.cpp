@@ -49,7 +49,8 @@ constexpr std::uint32_t central_keep(const class_info& k) noexcept {
 // Construction and destruction
 // ---------------------------------------------------------------------------------------------
 
-pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resource* upstream) {
+pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resource* upstream,
+                             const void* resource) {
     init_heavy_barrier();
     const pool_ident ident = acquire_pool_ident();
     try {
@@ -57,7 +58,7 @@ pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resou
         if (memory == nullptr) throw std::bad_alloc();
         pool_core* core;
         try {
-            core = ::new (memory) pool_core(options, upstream, ident.id, ident.gen);
+            core = ::new (memory) pool_core(options, upstream, ident.id, ident.gen, resource);
         } catch (...) {
             meta::deallocate(memory, sizeof(pool_core));
             throw;
@@ -71,7 +72,7 @@ pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resou
 }
 
 pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* upstream,
-                     std::uint32_t id, std::uint64_t gen)
+                     std::uint32_t id, std::uint64_t gen, const void* resource)
     : id_(id),
       gen_(gen),
       largest_size_(options.largest_pooled_block),
@@ -80,7 +81,9 @@ pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* ups
       largest_class_(size_to_class(options.largest_pooled_block)),
       budget_(flags_, options_),
       cache_share_(static_cast<std::int64_t>(options_.max_cached_bytes / 2)),
-      cache_room_(cache_share_) {
+      cache_room_(cache_share_),
+      resource_(resource) {
+    map_.init();
     budget_.set_limits(options.capacity, options.max_live_blocks);
     budget_.set_live_reader(
         [](const void* self) noexcept { return static_cast<const pool_core*>(self)->live_bytes(); },
@@ -108,8 +111,10 @@ void pool_core::shutdown() noexcept {
     }
     checked_.report_leaks();
     for (unsigned c = 0; c <= largest_class_; ++c)
-        central_[c].destroy(classes[c], upstream_);
+        central_[c].destroy();
+    heap_.destroy();
     direct_.destroy(upstream_);
+    map_.destroy();
     BPOOL_ASSERT(upstream_.held() == 0);
     release_pool_ident(id_);
     release_ref();
@@ -356,7 +361,7 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
     std::chrono::nanoseconds waited{0};
     if (!take_credit(tc, amount_of(k), bytes, mode, &result, &waited)) {
         tc->leave();
-        if (result == outcome::bypass) return allocate_bypass(k.size, k.align, mode);
+        if (result == outcome::bypass) return allocate_bypass(c, k.size, k.align, mode);
         if (mode.what == request_mode::no_wait) return nullptr;
         throw_refused(result, bytes, waited);
     }
@@ -364,7 +369,7 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
         tune(tc, c);
         try {
             tc->fill(c, bounded(mode, [&] {
-                         return central_[c].take(k, transfer_batch(tc->bin_of(c), k), upstream_,
+                         return central_[c].take(k, transfer_batch(tc->bin_of(c), k), pages(),
                                                  totals_);
                      }));
         } catch (...) {
@@ -402,14 +407,14 @@ void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode& 
     const class_info& k = classes[c];
     std::chrono::nanoseconds waited{0};
     const outcome o = acquire_exact(amount_of(k), bytes, mode, &waited);
-    if (o == outcome::bypass) return allocate_bypass(k.size, k.align, mode);
+    if (o == outcome::bypass) return allocate_bypass(c, k.size, k.align, mode);
     if (o != outcome::granted && o != outcome::overcommitted) {
         if (mode.what == request_mode::no_wait) return nullptr;
         throw_refused(o, bytes, waited);
     }
     block_list got;
     try {
-        got = bounded(mode, [&] { return central_[c].take(k, 1, upstream_, totals_); });
+        got = bounded(mode, [&] { return central_[c].take(k, 1, pages(), totals_); });
     } catch (...) {
         budget_.give(amount_of(k));
         if (mode.what == request_mode::no_wait) return nullptr;
@@ -440,13 +445,16 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     } else {
         o = acquire_exact(need, bytes, mode, &waited);
     }
-    if (o == outcome::bypass) return allocate_bypass(size, alignment, mode);
+    // Every block is aligned to at least max_align_t, whatever upstream gives for less.
+    alignment = std::max(alignment, alignof(std::max_align_t));
+    if (o == outcome::bypass) return allocate_bypass(no_class, size, alignment, mode);
     if (o != outcome::granted && o != outcome::overcommitted) {
         if (mode.what == request_mode::no_wait) return nullptr;
         throw_refused(o, bytes, waited);
     }
     try {
-        return bounded(mode, [&] { return direct_.allocate(upstream_, size, alignment, false); });
+        return bounded(mode,
+                       [&] { return direct_.allocate(upstream_, map_, size, alignment, false); });
     } catch (...) {
         if (tc == nullptr) {
             budget_.give(need);
@@ -462,36 +470,81 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     }
 }
 
-void* pool_core::allocate_bypass(std::size_t size, std::size_t alignment, request_mode& mode) {
-    return bounded(mode, [&] { return direct_.allocate(upstream_, size, alignment, true); });
+void* pool_core::allocate_bypass(unsigned c, std::size_t size, std::size_t alignment,
+                                 request_mode& mode) {
+    if (c == no_class)
+        return bounded(mode,
+                       [&] { return direct_.allocate(upstream_, map_, size, alignment, true); });
+    const class_info& k = classes[c];
+    void* p = bounded(mode, [&] { return central_[c].take_bypass(k, pages(), totals_); });
+    direct_.count_bypass(k.size, +1);
+    track::block_live(p, k.size);
+    return p;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Deallocation
 // ---------------------------------------------------------------------------------------------
 
-void pool_core::deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept {
-    const unsigned c = class_of(bytes, alignment);
-    if (c == no_class) {
-        BPOOL_CHECK(deallocate_direct(p),
-                    "deallocate: pointer not allocated by this pool (or freed twice), or the "
-                    "size/alignment differs from the allocation's");
-        return;
+void pool_core::deallocate(void* p) noexcept {
+    // The pagemap says what `p` is; anything it does not know is not this pool's.
+    const page_entry e = map_.find(p);
+    switch (e.kind()) {
+        case page_kind::chunk:
+        case page_kind::bypass_chunk: {
+            const unsigned c = e.cls();
+            if (!classes[c].is_block_start(e.chunk_offset(p))) report_foreign(p);
+            if (e.kind() == page_kind::bypass_chunk) {
+                deallocate_bypass(c, p);
+            } else if (thread_cache* tc = cache_for_thread()) {
+                deallocate_cached(tc, c, p);
+            } else {
+                deallocate_uncached(c, p);
+            }
+            return;
+        }
+        case page_kind::direct:
+            if (direct_block* b = direct_blocks::find(map_, p)) return deallocate_direct(b);
+            report_foreign(p);
+        case page_kind::none:
+            break;
     }
-    if ((flags_.load(std::memory_order_acquire) & flag_bypass) != 0 && deallocate_direct(p)) return;
-    if (thread_cache* tc = cache_for_thread()) {
-        deallocate_cached(tc, c, p);
-    } else {
-        deallocate_uncached(c, p);
-    }
+    if (p != nullptr) report_foreign(p);
 }
 
-bool pool_core::deallocate_direct(void* p) noexcept {
-    direct_block b;
-    if (!direct_.remove(p, &b)) return false;
-    upstream_.deallocate(p, b.size, b.align);
-    if (!b.bypass) budget_.give({static_cast<std::int64_t>(b.size), 1});
-    return true;
+void pool_core::report_foreign(const void* p) const noexcept {
+    const char* what =
+        "another pool's or malloc's block, a stack or static address, or an "
+        "interior pointer";
+    switch (map_.find(p).kind()) {
+        case page_kind::chunk:
+        case page_kind::bypass_chunk:
+            what = "an interior pointer of a pooled block";
+            break;
+        case page_kind::direct:
+            what = "an interior pointer of a block served by upstream";
+            break;
+        case page_kind::none:
+            break;
+    }
+    fatalf(__FILE__, __LINE__,
+           "deallocate(%p): foreign pointer, not allocated by this pool (bpool::pool_resource "
+           "%p): %s, or a block given back twice whose memory went back to upstream",
+           p, resource_, what);
+}
+
+void pool_core::deallocate_direct(direct_block* b) noexcept {
+    const amount cost{static_cast<std::int64_t>(b->size), 1};
+    const bool bypass = b->bypass;
+    direct_.deallocate(b, upstream_, map_);
+    if (!bypass) budget_.give(cost);
+}
+
+void pool_core::deallocate_bypass(unsigned c, void* p) noexcept {
+    const class_info& k = classes[c];
+    track::block_idle(p, k.size);
+    central_[c].put_bypass(p, k, pages(), totals_);
+    direct_.count_bypass(k.size, -1);
 }
 
 std::size_t pool_core::put_central(unsigned c, block_list blocks) noexcept {
@@ -505,7 +558,7 @@ std::size_t pool_core::put_central(unsigned c, block_list blocks) noexcept {
         static_cast<std::size_t>(cache_share_ - cache_room_.load(std::memory_order_relaxed));
     const bool over =
         totals_.idle_bytes.load(std::memory_order_relaxed) + reserved > options_.max_cached_bytes;
-    return central_[c].put(k, blocks, over ? 0 : central_keep(k), upstream_, totals_);
+    return central_[c].put(k, blocks, over ? 0 : central_keep(k), pages(), totals_);
 }
 
 std::size_t pool_core::flush(thread_cache* tc, unsigned c, std::uint32_t n) noexcept {
@@ -653,8 +706,10 @@ void pool_core::checked_allocated(void* p, std::size_t bytes, std::size_t alignm
 }
 
 void pool_core::checked_deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept {
+    if (p == nullptr) return;
     live_record was;
-    const std::size_t block = block_size(bytes, alignment);
+    const bool unsized = bytes == 0 && alignment == 0;
+    const std::size_t block = unsized ? 0 : block_size(bytes, alignment);
     switch (checked_.remove(p, block, alignment, &was)) {
         case free_verdict::ok:
             return;
@@ -666,16 +721,28 @@ void pool_core::checked_deallocating(void* p, std::size_t bytes, std::size_t ali
         case free_verdict::not_live:
             break;
     }
-    bool ours = direct_.contains(p);
-    for (unsigned c = 0; c <= largest_class_ && !ours; ++c)
-        ours = central_[c].owns(p, classes[c]);
-    if (ours) {
+    if (owns(p)) {
         fatalf(__FILE__, __LINE__, "deallocate(%p, %zu, %zu): double free (the block is not live)",
                p, bytes, alignment);
     }
-    fatalf(__FILE__, __LINE__,
-           "deallocate(%p, %zu, %zu): foreign pointer (not allocated by this pool)", p, bytes,
-           alignment);
+    report_foreign(p);
+}
+
+std::size_t pool_core::usable_size(const void* p) const noexcept {
+    const page_entry e = map_.find(p);
+    switch (e.kind()) {
+        case page_kind::chunk:
+        case page_kind::bypass_chunk: {
+            const class_info& k = classes[e.cls()];
+            return k.is_block_start(e.chunk_offset(p)) ? k.size : 0;
+        }
+        case page_kind::direct:
+            if (const direct_block* b = direct_blocks::find(map_, p)) return b->size;
+            return 0;
+        case page_kind::none:
+            break;
+    }
+    return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -790,6 +857,9 @@ pool_stats pool_core::stats() const {
     s.thread_cached_bytes = thread_cached;
     s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
     s.upstream_bytes = upstream_.held();
+    s.unused_bytes =
+        heap_.free_bytes() + totals_.tail_bytes.load(std::memory_order_relaxed) + d.slack_bytes;
+    s.pagemap_bytes = map_.mapped_bytes();
     // Live bytes are always committed (or bypass blocks) and always inside memory held from
     // upstream: both peaks bound the peak of live bytes from above. The upstream peak is read
     // last, so that the bound holds against everything read before it.
@@ -809,8 +879,8 @@ std::size_t pool_core::trim() {
         quiesce_locked([&](thread_cache& tc) { released += release_bins(&tc); });
     }
     for (unsigned c = 0; c <= largest_class_; ++c)
-        released += central_[c].trim(classes[c], upstream_, totals_);
-    return released;
+        released += central_[c].trim(classes[c], pages(), totals_);
+    return released + heap_.release_spare();
 }
 
 void pool_core::set_limits(std::size_t bytes, std::size_t blocks) {

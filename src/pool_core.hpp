@@ -1,4 +1,4 @@
-// Layer 6 (under pool_resource): the pool's shared state and every slow path. pool_resource holds
+// Layer 7 (under pool_resource): the pool's shared state and every slow path. pool_resource holds
 // a pointer to its core and runs the fast paths itself (pool_resource.cpp); everything else is
 // here.
 //
@@ -22,6 +22,8 @@
 #include "central.hpp"
 #include "checked.hpp"
 #include "direct.hpp"
+#include "page_heap.hpp"
+#include "pagemap.hpp"
 #include "size_classes.hpp"
 #include "thread_cache.hpp"
 #include "upstream.hpp"
@@ -61,9 +63,12 @@ class pool_core final : public reclaimer {
     const std::uint32_t id_;
     const std::uint64_t gen_;
     const std::size_t largest_size_;  // requests up to this size may take the fast path
+    pagemap map_;                     // every free starts here (find: lock-free)
 
-    /// Creates a core with one reference. Throws std::bad_alloc.
-    static pool_core* create(const pool_options& options, std::pmr::memory_resource* upstream);
+    /// Creates a core with one reference for the pool_resource at `resource` (named in
+    /// diagnostics). Throws std::bad_alloc.
+    static pool_core* create(const pool_options& options, std::pmr::memory_resource* upstream,
+                             const void* resource);
 
     pool_core(const pool_core&) = delete;
     pool_core& operator=(const pool_core&) = delete;
@@ -74,10 +79,19 @@ class pool_core final : public reclaimer {
 
     // --- the general (slow) paths -----------------------------------------------------------
     void* allocate(std::size_t bytes, std::size_t alignment, request_mode mode);
-    void deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+    /// Gives back any block of this pool, found through the pagemap (nullptr: nothing). Anything
+    /// else stops the program with a message naming the pointer and the pool.
+    void deallocate(void* p) noexcept;
+
+    // --- ownership (the pagemap) ---------------------------------------------------------------
+    /// The block size of block `p` of this pool (live or idle), 0 if `p` is none.
+    [[nodiscard]] std::size_t usable_size(const void* p) const noexcept;
+    /// Whether `p` is a block of this pool (live, or idle in its caches).
+    [[nodiscard]] bool owns(const void* p) const noexcept { return usable_size(p) != 0; }
 
     // --- checked build ---------------------------------------------------------------------
     void checked_allocated(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+    /// `bytes` 0 and `alignment` 0: an unsized free (any size and alignment match).
     void checked_deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept;
 
     // --- the public API's other members -----------------------------------------------------
@@ -128,7 +142,7 @@ class pool_core final : public reclaimer {
 
   private:
     pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
-              std::uint64_t gen);
+              std::uint64_t gen, const void* resource);
     ~pool_core();
     void release_ref() noexcept;
     /// Unlists a listed cache (registry lock held): its bins go to the central lists and its
@@ -164,12 +178,17 @@ class pool_core final : public reclaimer {
     void* allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes, request_mode& mode);
     void* allocate_uncached(unsigned c, std::size_t bytes, request_mode& mode);
     void* allocate_direct(std::size_t bytes, std::size_t alignment, request_mode& mode);
-    void* allocate_bypass(std::size_t size, std::size_t alignment, request_mode& mode);
+    /// A block for the bypass policy: from class `c`'s bypass chunks, or (no_class) straight from
+    /// upstream.
+    void* allocate_bypass(unsigned c, std::size_t size, std::size_t alignment, request_mode& mode);
     bool take_credit(thread_cache* tc, amount need, std::size_t bytes, request_mode& mode,
                      outcome* result, std::chrono::nanoseconds* waited);
     outcome acquire_exact(amount need, std::size_t bytes, request_mode& mode,
                           std::chrono::nanoseconds* waited);
-    bool deallocate_direct(void* p) noexcept;
+    void deallocate_direct(direct_block* b) noexcept;
+    void deallocate_bypass(unsigned c, void* p) noexcept;
+    /// Stops the program: `p` is no block of this pool (the message says what the pagemap knows).
+    [[noreturn]] void report_foreign(const void* p) const noexcept;
     void deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept;
     void deallocate_uncached(unsigned c, void* p) noexcept;
 
@@ -217,8 +236,11 @@ class pool_core final : public reclaimer {
         return cache_share_ /
                std::max<std::uint32_t>(1, cache_count_.load(std::memory_order_relaxed));
     }
+    const void* const resource_;  // the pool_resource, for diagnostics
+    page_heap heap_{upstream_, map_};
+    [[nodiscard]] page_source pages() noexcept { return {heap_, map_}; }
     central_list central_[class_count];
-    direct_registry direct_{flags_, flag_bypass};
+    direct_blocks direct_;
     checked_registry checked_;
 
     // Registry of thread caches.

@@ -1,6 +1,8 @@
-// Layer 6: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
-// do_allocate/do_deallocate: size -> class (a few ALU ops), this thread's cache (two TLS loads),
-// one pop or push (thread_cache.hpp). Everything else is a call into the core's slow paths.
+// Layer 7: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
+// do_allocate/do_deallocate: for an allocation size -> class (a few ALU ops), for a deallocation
+// address -> class (the pagemap: two dependent loads, and a multiply that tells a block start from
+// an interior pointer), then this thread's cache (two TLS loads) and one pop or push
+// (thread_cache.hpp). Everything else is a call into the core's slow paths.
 #include <stdexcept>
 
 #include <bpool/pool_resource.hpp>
@@ -24,13 +26,28 @@ BPOOL_INLINE void* pop_cached(pool_core& core, std::size_t bytes, std::size_t al
     return nullptr;
 }
 
+// The deallocation fast path: the pagemap gives the block's class, whatever size the caller
+// passed (so a sized free with a wrong size that the checked build would report is still handled
+// as the block it is). Anything but a block start of a chunk of this pool (a direct or bypass
+// block, a foreign or interior pointer, nullptr) takes the slow path, which tells them apart.
+BPOOL_INLINE bool push_cached(pool_core& core, void* p) noexcept {
+    const detail::page_entry e = core.map_.find(p);
+    if (BPOOL_LIKELY(e.kind() == detail::page_kind::chunk)) {
+        const unsigned c = e.cls();
+        if (BPOOL_LIKELY(detail::classes[c].is_block_start(e.chunk_offset(p))))
+            if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
+                return tc->try_push(core.flags_, c, p);
+    }
+    return false;
+}
+
 }  // namespace
 
 pool_resource::pool_resource() : pool_resource(pool_options{}) {}
 
 pool_resource::pool_resource(const pool_options& options, std::pmr::memory_resource* upstream) {
     if (upstream == nullptr) throw std::invalid_argument("bpool: upstream resource is null");
-    core_ = pool_core::create(detail::normalize(options), upstream);
+    core_ = pool_core::create(detail::normalize(options), upstream, this);
 }
 
 pool_resource::~pool_resource() {
@@ -46,14 +63,23 @@ void* pool_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
 }
 
 void pool_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
-    if (BPOOL_UNLIKELY(p == nullptr)) return;
     pool_core& core = *core_;
     if constexpr (detail::track::checked) core.checked_deallocating(p, bytes, alignment);
-    if (BPOOL_LIKELY(bytes <= core.largest_size_ && detail::is_fast_alignment(alignment))) {
-        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
-            if (tc->try_push(core.flags_, detail::size_to_class(bytes), p)) return;
-    }
-    core.deallocate(p, bytes, alignment);
+    if (BPOOL_UNLIKELY(!push_cached(core, p))) core.deallocate(p);  // nullptr: a no-op there
+}
+
+void pool_resource::deallocate_unsized(void* p) {
+    pool_core& core = *core_;
+    if constexpr (detail::track::checked) core.checked_deallocating(p, 0, 0);
+    if (BPOOL_UNLIKELY(!push_cached(core, p))) core.deallocate(p);
+}
+
+std::size_t pool_resource::usable_size(const void* p) const noexcept {
+    return core_->usable_size(p);
+}
+
+bool pool_resource::owns(const void* p) const noexcept {
+    return core_->owns(p);
 }
 
 bool pool_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {

@@ -1,4 +1,4 @@
-// Layer 6 (beside pool_core): the process's pools. Pool ids index the TLS slot tables and are
+// Layer 7 (beside pool_core): the process's pools. Pool ids index the TLS slot tables and are
 // recycled, so the tables stay small; generations are never reused, so a slot left by a destroyed
 // pool never matches a new one. Every live pool is listed here, newest first, for the fork
 // handlers.
@@ -112,8 +112,9 @@ void unlist_pool(pool_core* p) noexcept {
 }
 
 // Lock order: registry, then (with every cache quiesced) the central lists in class order, the
-// direct blocks, the budget, the checked registry. Everywhere else these are taken in that order
-// or one at a time, so the prepare handler cannot deadlock with a running thread.
+// page heap, the direct blocks' list, the budget, the checked registry. Everywhere else these are
+// taken in that order or one at a time, so the prepare handler cannot deadlock with a running
+// thread.
 void pool_core::fork_prepare() noexcept {
     registry_mutex_.lock();
     if (caches_ != nullptr) {
@@ -124,6 +125,7 @@ void pool_core::fork_prepare() noexcept {
     }
     for (unsigned c = 0; c <= largest_class_; ++c)
         central_[c].lock_for_fork();
+    heap_.lock_for_fork();
     direct_.lock_for_fork();
     budget_.lock_for_fork();
     checked_.lock_for_fork();
@@ -132,6 +134,7 @@ void pool_core::fork_prepare() noexcept {
 void pool_core::unlock_components_after_fork() noexcept {
     checked_.unlock_after_fork();
     direct_.unlock_after_fork();
+    heap_.unlock_after_fork();
     for (unsigned c = largest_class_ + 1; c-- > 0;)
         central_[c].unlock_after_fork();
 }

@@ -1,7 +1,8 @@
 // Layer 1: the size classes. A compile-time table: 16 B steps up to 128 B, then four classes per
 // doubling up to 1 MiB (internal waste under 25 %, and under 16 B below 128 B). Each class carries
-// its geometry: block alignment, how many blocks a chunk holds, how many blocks move between a
-// thread cache and the central list at once, and the most a thread cache may keep.
+// its geometry: block alignment, how many pages a chunk spans and how many blocks it holds, how
+// many blocks move between a thread cache and the central list at once, the most a thread cache
+// may keep, and the constants that tell a block start from an interior pointer without a division.
 #pragma once
 
 #include <algorithm>
@@ -25,11 +26,22 @@ inline constexpr std::size_t max_multi_block_size = 16 * 1024;
 /// The most a thread cache's bin may hold of one class (or one block of the classes above it).
 inline constexpr std::size_t max_bin_bytes = 256 * 1024;
 
-/// Alignment of the blocks of single-block classes: what every upstream gives without padding.
-/// A stricter one makes malloc pad every block, and the padding ends up resident: with glibc, a
-/// churn of 2048 blocks of 32 KiB (64 MiB live) peaked at 87 MiB RSS aligned to 32 KiB, 100 MiB
-/// aligned to 64 B, and 67 MiB aligned to 16 B. Requests that need more go to upstream directly.
-inline constexpr std::size_t single_block_align = 16;
+/// The unit of the pool's memory: chunks are runs of whole pages, page-aligned (page_heap.hpp),
+/// and the pagemap (pagemap.hpp) has one entry per page.
+inline constexpr unsigned page_shift = 12;
+inline constexpr std::size_t page_size = std::size_t{1} << page_shift;
+
+/// The most a chunk of a multi-block class spans.
+inline constexpr std::size_t max_chunk_pages = 16;
+/// Chunks of at most this many pages share upstream allocations (page_heap.hpp); longer ones are
+/// upstream allocations of their own.
+inline constexpr std::size_t shared_chunk_pages = 4;
+
+/// Alignment of the blocks of single-block classes (whole pages, 20 KiB to 1 MiB): a page, so that
+/// a page-aligned I/O buffer of any pooled size is pooled; an upstream pads each by at most a page
+/// (a stricter alignment made glibc pad every block and keep the padding resident: a churn of 2048
+/// blocks of 32 KiB peaked at 87 MiB RSS aligned to 32 KiB against 67 MiB aligned to 16 B).
+inline constexpr std::size_t single_block_align = page_size;
 
 /// Returns whether `v` is a power of two. Unlike std::has_single_bit, never a libgcc popcount
 /// call on targets without the popcnt instruction.
@@ -66,34 +78,77 @@ constexpr std::size_t class_to_size(unsigned c) noexcept {
 }
 
 /// The geometry of one class.
-struct class_info {
-    std::uint32_t size;          ///< Block size.
-    std::uint32_t align;         ///< Block alignment: natural (largest power of two dividing
-                                 ///< `size`) in multi-block classes, else single_block_align.
-    std::uint32_t chunk_blocks;  ///< Blocks per chunk (1: each block is its own chunk).
-    std::uint16_t batch;         ///< Most blocks moved between a thread cache and central at once.
-    std::uint16_t cache_limit;   ///< Most blocks a thread cache may keep of this class (its bin
-                                 ///< limit adapts below this: thread_cache.hpp, "Bin sizes").
+struct alignas(32) class_info {   // 32 bytes: the fast paths index the table with a shift
+    std::uint32_t size;           ///< Block size.
+    std::uint32_t align;          ///< Block alignment: natural (the largest power of two dividing
+                                  ///< `size`) in multi-block classes, else single_block_align.
+    std::uint32_t chunk_blocks;   ///< Blocks per chunk (1: each block is its own chunk).
+    std::uint16_t chunk_pages;    ///< Pages per chunk.
+    std::uint16_t batch;          ///< Most blocks moved between a thread cache and central at once.
+    std::uint16_t cache_limit;    ///< Most blocks a thread cache may keep of this class (its bin
+                                  ///< limit adapts below this: thread_cache.hpp, "Bin sizes").
+    std::uint8_t index;           ///< The class's own number.
+    std::uint8_t start_shift;     ///< See is_block_start.
+    std::uint32_t start_inverse;  ///< See is_block_start.
+    std::uint32_t start_limit;    ///< See is_block_start.
+
+    /// Returns whether byte `offset` of a chunk (below 2^32) is where one of its blocks starts
+    /// (not in the chunk's tail past its last block). A divisibility test without a division:
+    /// with size = odd * 2^shift, offset * odd^-1 (mod 2^32) rotated right by shift is offset /
+    /// size when size divides offset, and above (2^32 - 1) / size otherwise; one compare with
+    /// the block count tests both.
+    [[nodiscard]] constexpr bool is_block_start(std::uint32_t offset) const noexcept {
+        const std::uint32_t x = offset * start_inverse;
+        const std::uint32_t rotated = (x >> start_shift) | (x << ((32 - start_shift) & 31));
+        return rotated <= start_limit;
+    }
 };
 
 constexpr std::size_t clamp_size(std::size_t v, std::size_t lo, std::size_t hi) noexcept {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/// The inverse of odd `v` modulo 2^32 (Newton's iteration: each step doubles the correct bits).
+constexpr std::uint32_t inverse_mod_2_32(std::uint32_t v) noexcept {
+    std::uint32_t x = v;  // correct to 3 bits for any odd v
+    for (int i = 0; i < 4; ++i)
+        x *= 2 - v * x;
+    return x;
+}
+
 constexpr class_info make_class_info(unsigned c) noexcept {
     const std::size_t size = class_to_size(c);
     class_info info{};
     info.size = static_cast<std::uint32_t>(size);
+    info.index = static_cast<std::uint8_t>(c);
     if (size <= max_multi_block_size) {
         info.align = static_cast<std::uint32_t>(size & (~size + 1));
-        // Small chunks keep the memory held per class close to what the class uses: 4 KiB for
-        // blocks up to 512 B, else 8 blocks, at most 64 KiB (then at least 4 blocks).
-        const std::size_t target = clamp_size(size * 8, 4096, 65536);
-        info.chunk_blocks = static_cast<std::uint32_t>(target / size);
+        // Small chunks keep the memory held per class close to what the class uses: from one
+        // page for blocks up to 512 B, else about 8 blocks, at most 16 pages (then at least 4
+        // blocks). Of the page counts from there up to the next limit (shared_chunk_pages, where
+        // chunks stop sharing upstream allocations, or 16), the one whose tail past its last block
+        // is the smallest part of the chunk; the fewest pages among equals.
+        const std::size_t target = clamp_size(size * 8, page_size, max_chunk_pages * page_size);
+        const std::size_t first = (target + page_size - 1) / page_size;
+        const std::size_t last = first <= shared_chunk_pages ? shared_chunk_pages : max_chunk_pages;
+        std::size_t best = first;
+        for (std::size_t pages = first; pages <= last; ++pages) {
+            const auto waste = [size](std::size_t n) { return n * page_size % size * 1024 / n; };
+            if (waste(pages) < waste(best)) best = pages;
+        }
+        // Then as few pages as still hold those blocks (a chunk never ends in a page of tail).
+        const std::size_t blocks = best * page_size / size;
+        info.chunk_blocks = static_cast<std::uint32_t>(blocks);
+        info.chunk_pages = static_cast<std::uint16_t>((blocks * size + page_size - 1) / page_size);
     } else {
         info.align = static_cast<std::uint32_t>(single_block_align);
+        info.chunk_pages = static_cast<std::uint16_t>(size / page_size);
         info.chunk_blocks = 1;
     }
+    const auto shift = static_cast<unsigned>(std::countr_zero(size));
+    info.start_shift = static_cast<std::uint8_t>(shift);
+    info.start_inverse = inverse_mod_2_32(static_cast<std::uint32_t>(size >> shift));
+    info.start_limit = info.chunk_blocks - 1;
     // Batches of at most about 8 KiB (2..32 blocks), one block from 64 KiB up. A bin may grow to
     // max_bin_bytes of blocks when its thread needs that many, or to one block of the classes
     // above it.
@@ -127,7 +182,15 @@ consteval bool table_is_sound() {
             return false;
         // Waste: a request one byte above the previous class loses under 25 % (or under 16 B).
         if ((k.size - prev - 1) * 4 >= k.size && k.size - prev > 16) return false;
-        if (k.chunk_blocks == 0) return false;
+        if (k.chunk_blocks == 0 || k.index != c) return false;
+        // A chunk is whole pages, and its blocks fit in it; a multi-block chunk's tail is under
+        // one block.
+        if (k.chunk_pages == 0 || std::size_t{k.chunk_blocks} * k.size > k.chunk_pages * page_size)
+            return false;
+        if (k.chunk_pages * page_size - std::size_t{k.chunk_blocks} * k.size >= k.size)
+            return false;
+        if (k.chunk_blocks == 1 && k.size % page_size != 0) return false;
+        if (k.chunk_blocks == 1 && k.align != single_block_align) return false;
         if (k.batch == 0 || k.cache_limit == 0) return false;
         // A bin holds at most max_bin_bytes, or one block; a full bin of a chunked class can give
         // a whole batch back.
@@ -138,6 +201,19 @@ consteval bool table_is_sound() {
     return true;
 }
 static_assert(table_is_sound(), "size class table violates its invariants");
+consteval bool block_starts_are_exact() {
+    // Every offset of every multi-block chunk (its tail included), and two pages of every
+    // single-block one.
+    for (unsigned c = 0; c < class_count; ++c) {
+        const class_info& k = classes[c];
+        const std::uint32_t end = k.chunk_blocks > 1 ? k.chunk_pages * page_size : 2 * page_size;
+        for (std::uint32_t off = 0; off < end; off += 16)
+            if (k.is_block_start(off) != (off % k.size == 0 && off / k.size < k.chunk_blocks))
+                return false;
+    }
+    return true;
+}
+static_assert(block_starts_are_exact(), "a block-start test of the class table is wrong");
 
 /// Returns the smallest class whose blocks hold `bytes` and are aligned to `alignment` (a power of
 /// two), or `no_class` if none is at most `largest`.

@@ -1,4 +1,4 @@
-// Layer 4: thread caches.
+// Layer 5: thread caches.
 //
 // ============================================================================================
 // The thread-cache protocol
@@ -15,12 +15,15 @@
 // store), light barrier (compiler fence), read the pool's flags (acquire). If a flag that concerns
 // this operation is up, or the bin/credit cannot serve it, leave (`in_op = 0`, release) and take
 // the slow path. Otherwise pop/push one block, adjust credit and counters with plain loads and
-// stores, and leave. Budget (do_allocate as g++ 12 -O3 compiles it for x86-64, counted with
-// callgrind on an allocate/deallocate loop): about 85 instructions from entry to return, the same
-// for do_deallocate, of which the pop or push itself is about 35 and the rest the size and
-// alignment checks, the size class and the TLS slot; four cache lines (pool header, TLS slot,
-// cache header, bin); no call, no atomic read-modify-write. Keep it that way: anything else goes
-// to the slow path.
+// stores, and leave. A deallocation finds the block's class in the pool's pagemap (two dependent
+// loads and a block-start test), not from its size: a pointer whose page holds no chunk of the
+// pool, or that is not a block start, takes the slow path, which tells direct and bypass blocks
+// from foreign pointers. Budget (as g++ 12 -O3 compiles it for x86-64, counted with callgrind on
+// an allocate/deallocate loop of 8 B-1 KiB blocks): about 85 instructions from entry to return for
+// do_allocate and 80 for do_deallocate, of which the pop or push itself is about 35 and the rest
+// the size and alignment checks or the pagemap, the size class and the TLS slot; five cache lines
+// (pool header, TLS slot, cache header, bin, and the pagemap leaf for a free); no call, no atomic
+// read-modify-write. Keep it that way: anything else goes to the slow path.
 //
 // Quiescing. A thread that must touch other threads' caches (reclaiming credit stranded in an idle
 // thread for a waiter, trim, lowering the capacity) holds the registry lock, raises `flag_quiesce`,
@@ -71,7 +74,8 @@
 // other thread_local destructors) use no cache: they go to the central lists directly.
 //
 // Fork. The prepare handler (pools.cpp) quiesces every cache of every pool as a quiescer does and
-// keeps the registry lock, so no cache is inside an operation at the fork; in the child, the
+// keeps the registry lock (and every other lock of the pool: central lists, page heap, direct
+// blocks, budget), so no cache is inside an operation at the fork; in the child, the
 // caches of threads other than the forking one are unlisted and freed as at thread exit (their
 // bins to the central lists, their credit to the budget), and the forking thread's stay.
 //
@@ -102,10 +106,9 @@ enum pool_flag : std::uint32_t {
     flag_quiesce = 1u << 0,   ///< A quiescer is at work: every operation takes the slow path.
     flag_pressure = 1u << 1,  ///< Requests wait at the cap.
     flag_pacing = 1u << 2,    ///< Usage is above the soft threshold.
-    flag_bypass = 1u << 3,    ///< Blocks served by `bypass` are live: frees must tell them apart.
 };
 inline constexpr std::uint32_t slow_alloc_flags = flag_quiesce | flag_pressure | flag_pacing;
-inline constexpr std::uint32_t slow_free_flags = slow_alloc_flags | flag_bypass;
+inline constexpr std::uint32_t slow_free_flags = slow_alloc_flags;
 
 /// Bytes and blocks of credit.
 struct amount {

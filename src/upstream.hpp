@@ -1,6 +1,6 @@
-// Layer 2 (with chunks): the pool's only door to its upstream resource. Every byte the pool holds
-// from upstream passes through here and is counted, so stats().upstream_bytes is exact and the
-// destructor can prove that everything went back.
+// Layer 2 (with the page heap): the pool's only door to its upstream resource. Every byte the pool
+// holds from upstream passes through here and is counted, so stats().upstream_bytes is exact and
+// the destructor can prove that everything went back.
 #pragma once
 
 #include <atomic>

@@ -49,7 +49,7 @@ TEST(SizeClasses, Alignment) {
         EXPECT_GE(k.align, alignof(std::max_align_t));
         EXPECT_EQ(k.size % k.align, 0u);
         if (k.size > max_multi_block_size) {
-            EXPECT_EQ(k.align, single_block_align) << "no padding asked of upstream";
+            EXPECT_EQ(k.align, page_size) << "a page: every pooled size serves page-aligned I/O";
             continue;
         }
         EXPECT_NE((k.size / k.align) % 2, 0u) << "largest power of two dividing the size";
@@ -63,17 +63,33 @@ TEST(SizeClasses, ChunkGeometry) {
     for (unsigned c = 0; c < class_count; ++c) {
         const class_info& k = classes[c];
         const std::size_t chunk = std::size_t{k.chunk_blocks} * k.size;
+        const std::size_t span = std::size_t{k.chunk_pages} * page_size;
+        EXPECT_LE(chunk, span);
+        EXPECT_LT(span - chunk, k.size) << "a chunk's tail is less than a block";
         if (k.size <= max_multi_block_size) {
             EXPECT_GE(k.chunk_blocks, 4u);
-            EXPECT_LE(chunk, 65536u);
+            EXPECT_LE(span, 65536u);
         } else {
             EXPECT_EQ(k.chunk_blocks, 1u) << "a large request pulls only its own block";
-            EXPECT_EQ(k.align, 16u) << "what every upstream gives without padding";
+            EXPECT_EQ(span, std::size_t{k.size}) << "whole pages, no tail";
         }
         EXPECT_GE(k.cache_limit, 1u);
         EXPECT_LE(std::size_t{k.cache_limit} * k.size, std::max<std::size_t>(256 << 10, k.size))
             << "a bin holds at most 256 KiB, or one block";
         EXPECT_GE(k.batch, 1u);
+    }
+}
+
+TEST(SizeClasses, BlockStartsAreToldFromEveryOtherOffset) {
+    // Every byte offset of a chunk, and of two pages of a single-block one: the multiply-and-
+    // rotate test agrees with a division.
+    for (unsigned c = 0; c < class_count; ++c) {
+        const class_info& k = classes[c];
+        const std::uint32_t end =
+            k.chunk_blocks > 1 ? std::uint32_t{k.chunk_pages} * page_size : 2 * page_size;
+        for (std::uint32_t off = 0; off < end; ++off)
+            ASSERT_EQ(k.is_block_start(off), off % k.size == 0 && off / k.size < k.chunk_blocks)
+                << k.size << " @" << off << ": a block start, not in the tail";
     }
 }
 

@@ -25,12 +25,15 @@ struct allocation_result {
 /// (1 MiB by default) from size classes (about four per doubling), through per-thread caches, under
 /// an optional hard cap on live memory with a backoff-on-exhaustion policy.
 ///
-/// Requests above `largest_pooled_block`, or with an alignment no class honours, go straight to
-/// upstream (still counted against the capacity) and are never cached. Every block of a class up
-/// to 16 KiB is aligned to the largest power of two that divides its size (so power-of-two classes
-/// are aligned to their size); blocks of the larger classes to `alignof(std::max_align_t)` (so
-/// that upstream pads none of them; a larger alignment at those sizes is served directly). Every
-/// block is aligned to at least `alignof(std::max_align_t)`.
+/// Requests above `largest_pooled_block`, or with an alignment no class up to it honours, go
+/// straight to upstream (still counted against the capacity) and are never cached. Blocks of the
+/// classes up to 16 KiB are aligned to the largest power of two that divides their size (a 4 KiB
+/// or 16 KiB block to its size, a 5 KiB block to 1 KiB), blocks of the classes from 20 KiB up to a
+/// page; a request is served by the smallest class that is large and aligned enough. So with the
+/// default `largest_pooled_block` a request of any size up to 1 MiB that needs up to 4 KiB
+/// alignment (a 64 KiB `O_DIRECT` buffer) is pooled and cached. Every block is aligned to at least
+/// `alignof(std::max_align_t)`. The pool knows every block by
+/// its address (`owns`, `usable_size`, `deallocate_unsized`).
 ///
 /// Thread safety: every member may be called concurrently from any thread, except the destructor.
 /// A block may be deallocated by another thread than the one that allocated it. The destructor
@@ -138,13 +141,37 @@ class pool_resource final : public std::pmr::memory_resource {
     [[nodiscard]] void* allocate_for(std::size_t bytes, std::size_t alignment,
                                      std::chrono::nanoseconds timeout);
 
+    // --- blocks by address ---------------------------------------------------------------------
+
+    /// Effects: gives back block `p` of this pool without its size or alignment (`nullptr`: a
+    /// no-op), with the same accounting, caching and capacity wake-ups as `deallocate`. The pool
+    /// finds the block's size class from its address (the pagemap: two loads, no lock).
+    /// Stops the program with a message naming `p` and the pool if `p` is not a block this pool
+    /// handed out (another pool's or `malloc`'s block, a stack address, an interior pointer), in
+    /// every build. A block given back twice is reported by the checked build (`BPOOL_CHECKED`).
+    /// Thread-safe; `p` may have been allocated by any thread.
+    void deallocate_unsized(void* p);
+
+    /// Returns the block size of block `p` of this pool: what `block_size` said for the request
+    /// that allocated it, all of it usable; 0 for `nullptr` or any pointer that is not the start
+    /// of a block of this pool. O(1), no lock, thread-safe.
+    [[nodiscard]] std::size_t usable_size(const void* p) const noexcept;
+
+    /// Returns whether `p` is the start of a block this pool handed out and has not given back
+    /// to upstream (a live block, or one given back to the pool and kept idle for reuse). Any
+    /// pointer may be asked about. O(1), no lock, thread-safe.
+    [[nodiscard]] bool owns(const void* p) const noexcept;
+
   protected:
     /// Effects: allocates `bytes` aligned to `alignment` (0 bytes: a unique 16-byte block).
     /// Throws: `std::invalid_argument` if `alignment` is not a power of two; `std::bad_alloc` if
     /// the size overflows or upstream fails; `capacity_exceeded` at the cap per the policy.
     void* do_allocate(std::size_t bytes, std::size_t alignment) override;
 
-    /// Effects: gives back a block from `allocate(bytes, alignment)`; `nullptr` is a no-op.
+    /// Effects: gives back a block from `allocate(bytes, alignment)`; `nullptr` is a no-op. The
+    /// block is found by its address, as `deallocate_unsized` does: a size or alignment other than
+    /// the allocation's is reported by the checked build and otherwise does no harm; a pointer
+    /// that is not a block of this pool stops the program in every build.
     void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
 
     /// Returns true only for the same object: blocks of one pool cannot go to another.

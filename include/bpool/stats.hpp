@@ -38,7 +38,19 @@ struct pool_stats {
     std::size_t thread_cached_bytes = 0;  ///< The part of `cached_bytes` in thread caches.
     std::size_t upstream_bytes = 0;       ///< Bytes currently held from the upstream resource.
     std::size_t peak_upstream_bytes = 0;  ///< Highest `upstream_bytes` since construction.
-    std::size_t large_live_bytes = 0;     ///< Live bytes of requests above the size classes.
+    /// The part of `upstream_bytes` in no block: the tails of chunks past their last block
+    /// (chunks are whole pages), free pages between the chunks of the classes up to 2 KiB (they
+    /// share upstream allocations of up to 64 KiB, each kept until all its pages are free; one
+    /// wholly free is kept against thrashing), and what upstream holds for a direct block beyond
+    /// its size (each asks for at least a page). Once no thread uses the pool, `upstream_bytes` is
+    /// `live_bytes + cached_bytes + unused_bytes` (live bytes include bypass blocks).
+    std::size_t unused_bytes = 0;
+    /// Bytes of address space mapped for the pool's pagemap (its address-to-block table): 2 MiB
+    /// for the root and 2 MiB per GiB-aligned GiB the pool's memory touches. Only touched pages
+    /// are resident: one 4 KiB page of the table per 2 MiB of address space holding pool pages
+    /// (8 bytes per page when the pool's memory is contiguous), plus a root page per 512 GiB.
+    std::size_t pagemap_bytes = 0;
+    std::size_t large_live_bytes = 0;    ///< Live bytes of requests above the size classes.
     std::size_t bypass_live_bytes = 0;   ///< Live bytes served by the `bypass` policy (not pooled).
     std::size_t bypass_live_blocks = 0;  ///< Live blocks served by the `bypass` policy.
 

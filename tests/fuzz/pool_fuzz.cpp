@@ -1,10 +1,29 @@
-// libFuzzer target: reads the input as a program of operations on a pool_resource (allocate,
-// deallocate, write, trim, set_capacity, set_max_live_blocks, try_allocate, upstream failures,
-// buffers growing over the pool by writes) and checks that the pool agrees with a simple model:
-// live bytes and blocks after every step, the rest of stats() (bytes held from upstream, the
-// allocation and deallocation totals) every 32 steps and at the end, what every trim gives back,
-// and, with the `fail` policy on one thread, that an allocation succeeds exactly when it fits
-// under the limits. Any disagreement aborts (a crash for libFuzzer).
+// libFuzzer target: reads the input as a program of operations on a pool_resource (allocate with
+// alignments from 1 B to 4 KiB, deallocate sized or through deallocate_unsized (two operation
+// codes; the frees at the end of an input go one way or the other as each block's seed says),
+// write, trim, set_capacity, set_max_live_blocks, try_allocate, upstream failures, buffers growing
+// over the pool by writes; half the inputs, as their first byte says, trim at the end) and checks
+// that the pool agrees with a simple model:
+// - live bytes and blocks after every step; every 32 steps and at the end, the rest of stats(): the
+//   bytes held from upstream (what the counting upstream holds, and the sum the documentation
+//   gives: live + cached + unused bytes, exactly), the pagemap's size (whole 2 MiB tables, the root
+//   at least), and the allocation and deallocation totals;
+// - what every trim gives back, and after a trim with nothing live that what is held is only
+//   cached and unused bytes and that no block freed since is the pool's any more;
+// - with the `fail` policy on one thread, that an allocation succeeds exactly when it fits under
+//   the limits;
+// - that every block is aligned as asked, to 16 B at least, and a pooled one (as the documentation
+//   tells them apart: up to largest_pooled_block, in a class that honours the alignment) to the
+//   largest power of two that divides its size, up to 4 KiB;
+// - blocks by address: usable_size of a live block (and of a buffer's storage) is its block_size,
+//   and owns it; neither knows an address inside a live block (its second byte, its second 16
+//   bytes, another 16-aligned address in it, the page boundary in it), nullptr, or the harness's
+//   own stack, static and heap addresses; the block a live block's class would have across the
+//   next page boundary and the block at that boundary, when the pool names both, do not overlap
+//   (a chunk's tail is no block); a freed block, until the next allocation, is either the pool's
+//   still (owns, and usable_size its block size: idle in a cache) or not at all (usable_size 0);
+// - deallocate_unsized(nullptr) changes nothing.
+// Any disagreement aborts (a crash for libFuzzer).
 //
 // Made for speed (over a thousand inputs a second, so that CI's minute explores many), without
 // giving up what it checks:
@@ -23,6 +42,11 @@
 //   is emptied or destroyed, and otherwise where the write touched it. After every step a few
 //   windows of that memory (of two blocks and one buffer, at places that vary from step to step)
 //   are checked too, so that corruption is also caught close to the step that caused it.
+// - The address checks are a few pagemap lookups each (an address inside a block is asked of
+//   owns or of usable_size, by turns): all of them as a block comes out, its usable_size as it
+//   goes back; after every step, all of them for one block sampled or (every other step) the
+//   buffer sampled, and for one of the blocks freed since the last allocation (the `max_freed`
+//   first; all of them after a trim).
 // - Upstream memory comes from a ring that ASan watches as it does its heap (ring_resource).
 // - An input runs at most 200 steps.
 #include <algorithm>
@@ -323,17 +347,37 @@ struct live_block {
     std::size_t bytes;
     std::size_t align;
     std::uint64_t seed;
+    std::size_t block;  // block_size(bytes, align)
 };
+
+// A block given back, and its block size (see harness::check_freed).
+struct freed_block {
+    const void* p;
+    std::size_t block;
+};
+
+// Addresses that are no pool's: the harness's static storage (a stack and a heap address are
+// taken where they are checked).
+int static_marker;
+
+constexpr std::size_t page = 4096;  // the most alignment a pooled block has
+// The alignment of a pooled block of `block` bytes: the largest power of two that divides it, up
+// to a page.
+HARNESS_ONLY std::size_t natural_alignment(std::size_t block) {
+    return std::min(block & (~block + 1), page);
+}
 
 class harness {
   public:
     harness(reader& in, counting_resource& upstream)
         : in_(in),
           upstream_(upstream),
-          pool_({.largest_pooled_block = std::size_t{16} << (in.byte() % 17),
+          shape_(in.byte()),
+          pool_({.largest_pooled_block = std::size_t{16} << (shape_ % 17),
                  .max_cached_bytes = std::size_t{1} << (10 + in.byte() % 14),
                  .on_exhaustion = bpool::exhaustion::fail},
-                &upstream) {}
+                &upstream),
+          largest_(pool_.options().largest_pooled_block) {}
 
     void run() {
         while (!in_.empty() && steps_++ < max_steps) {
@@ -344,15 +388,27 @@ class harness {
             verify_counts();
             if (steps_ % stats_every == 0) verify_stats();
             sample_contents();
+            check_one_freed();
         }
+        check_foreign();
+        // The last frees: sized or not as their block's seed says (4 bytes of the input).
         for (const live_block& b : live_)
-            free_block(b);
+            free_block(b, (b.seed & 1) != 0);
         live_.clear();
         for (const auto& [buf, model] : buffers_)
             FUZZ_CHECK(buf.view() == model);
         buffers_.clear();
         verify_counts();
         verify_stats();
+        check_freed();
+        // Half the inputs trim before the pool is destroyed (nothing is live: see check_trimmed),
+        // the others leave the destructor idle blocks and chunks to give back.
+        if ((shape_ / 17) % 2 == 1) {
+            const std::size_t before = upstream_.live_bytes();
+            const std::size_t released = pool_.trim();
+            FUZZ_CHECK(upstream_.live_bytes() + released == before);
+            check_trimmed();
+        }
         upstream_.fail_all(false);
     }
 
@@ -360,6 +416,7 @@ class harness {
     static constexpr int max_steps = 200;
     static constexpr int stats_every = 32;
     static constexpr int max_refusals_thrown = 8;
+    static constexpr std::size_t max_freed = 16;
 
     void step(unsigned op) {
         switch (op) {
@@ -372,12 +429,14 @@ class harness {
                 allocate(true);
                 break;
             case 4:
-            case 5:
+            case 5:  // deallocate_unsized
                 if (!live_.empty()) {
                     const std::size_t k = in_.byte() % live_.size();
-                    free_block(live_[k]);
+                    free_block(live_[k], op == 5);
                     live_[k] = live_.back();
                     live_.pop_back();
+                } else if (op == 5) {
+                    pool_.deallocate_unsized(nullptr);  // a no-op: the counts after the step
                 }
                 break;
             case 6:
@@ -393,6 +452,8 @@ class harness {
                 const std::size_t before = upstream_.live_bytes();
                 const std::size_t released = pool_.trim();
                 FUZZ_CHECK(upstream_.live_bytes() + released == before);
+                check_freed();
+                if (model_blocks() == 0) check_trimmed();
                 break;
             }
             case 8: {
@@ -440,6 +501,7 @@ class harness {
 
     void allocate(bool nothrow) {
         if (live_.size() >= 64) return;
+        freed_.clear();  // the pool may hand their memory out again, as blocks of any class
         const std::size_t bytes = in_.size();
         const std::size_t align = std::size_t{1} << (in_.byte() % 13);
         const std::size_t block = pool_.block_size(bytes, align);
@@ -471,8 +533,12 @@ class harness {
             return;
         }
         FUZZ_CHECK(fits);  // the cap is exact
-        FUZZ_CHECK(reinterpret_cast<std::uintptr_t>(p) % align == 0);
-        const live_block b{p, bytes, align, next_seed()};
+        const auto at = reinterpret_cast<std::uintptr_t>(p);
+        FUZZ_CHECK(at % std::max(align, alignof(std::max_align_t)) == 0);
+        const bool in_class = pooled(bytes, align, block);
+        if (in_class) FUZZ_CHECK(at % natural_alignment(block) == 0);
+        const live_block b{p, bytes, align, next_seed(), block};
+        check_addresses(p, block, b.seed);
         fill_pattern(b.p, b.bytes, b.seed);
         live_.push_back(b);
         model_bytes_ += block;
@@ -487,17 +553,22 @@ class harness {
         } else if (buffers_.empty()) {
             return;
         } else if (what % 4 == 1) {
+            freed_.clear();  // a write may allocate
             write_buffer(buffers_[in_.byte() % buffers_.size()]);
         } else if (what % 4 == 2) {
             auto& [buf, model] = buffers_[in_.byte() % buffers_.size()];
             FUZZ_CHECK(buf.view() == model);
+            const freed_block f{buf.data(), buf.capacity()};
             buf.reset();
             model.clear();
+            note_freed(f.p, f.block);
         } else {
             const std::size_t k = in_.byte() % buffers_.size();
             FUZZ_CHECK(buffers_[k].first.view() == buffers_[k].second);
+            const freed_block f{buffers_[k].first.data(), buffers_[k].first.capacity()};
             buffers_[k] = std::move(buffers_.back());
             buffers_.pop_back();
+            note_freed(f.p, f.block);
         }
     }
 
@@ -548,10 +619,103 @@ class harness {
         return blocks;
     }
 
-    void free_block(const live_block& b) {
+    // Gives a block back, with its size and alignment or (unsized) without.
+    void free_block(const live_block& b, bool unsized) {
         FUZZ_CHECK(check_pattern(b.p, b.bytes, b.seed));
-        model_bytes_ -= pool_.block_size(b.bytes, b.align);
-        pool_.deallocate(b.p, b.bytes, b.align);
+        FUZZ_CHECK(pool_.usable_size(b.p) == b.block);  // the rest as it came out, and sampled
+        model_bytes_ -= b.block;
+        if (unsized)
+            pool_.deallocate_unsized(b.p);
+        else
+            pool_.deallocate(b.p, b.bytes, b.align);
+        note_freed(b.p, b.block);
+    }
+
+    // Whether a request is pooled, as the documentation tells: up to largest_pooled_block, in a
+    // class whose blocks are aligned as asked (natural_alignment). A class size is its own
+    // block_size; a direct block, `bytes` rounded up to 16, is one only where that class does not
+    // honour the alignment (else the request would be in it, or in a smaller class).
+    [[nodiscard]] HARNESS_ONLY bool pooled(std::size_t bytes, std::size_t align,
+                                           std::size_t block) const {
+        if (bytes > largest_ || align > page || block > largest_) return false;
+        return natural_alignment(block) >= align && pool_.block_size(block) == block;
+    }
+
+    // What the pool says of the addresses of a live block of `block` bytes at p: its start is a
+    // block of that size; no address inside it is (its second byte, its second 16 bytes when it
+    // has more, another 16-aligned address chosen by `where`, the page boundary in it: asked of
+    // owns or of usable_size, as `where` says, to keep to a few lookups). A block that ends in p's
+    // page: the block of its size that would cross the next page boundary (past p, blocks of a
+    // chunk follow each other), if the pool names one, and the block at that boundary, if the
+    // pool names one, do not overlap.
+    HARNESS_ONLY void check_addresses(const void* p, std::size_t block, std::uint64_t where) const {
+        FUZZ_CHECK(pool_.usable_size(p) == block && pool_.owns(p));
+        const std::uint64_t h = mix(where);
+        const bool ask_owns = (h & 1) != 0;
+        const auto known = [&](const void* q) {
+            return ask_owns ? pool_.owns(q) : pool_.usable_size(q) != 0;
+        };
+        const auto* b = static_cast<const unsigned char*>(p);
+        FUZZ_CHECK(!known(b + 1));
+        if (block > 16) {
+            FUZZ_CHECK(!known(b + 16));
+            FUZZ_CHECK(!known(b + 16 * (1 + (h >> 1) % (block / 16 - 1))));
+        }
+        const auto at = reinterpret_cast<std::uintptr_t>(p);
+        const std::uintptr_t boundary = (at | (page - 1)) + 1;
+        const auto* next = reinterpret_cast<const void*>(boundary);
+        if (boundary < at + block) {
+            FUZZ_CHECK(!known(next));
+            return;
+        }
+        const std::uintptr_t across = at + (boundary - at) / block * block;
+        if (across == boundary || !pool_.owns(next)) return;
+        const std::size_t size = pool_.usable_size(reinterpret_cast<const void*>(across));
+        FUZZ_CHECK(size == 0 || across + size <= boundary);
+    }
+
+    // Blocks freed since the last allocation (the pool may give their memory out again only when
+    // asked for a block): each is the pool's still (idle in a cache: owned, of its block size) or
+    // not at all.
+    HARNESS_ONLY void note_freed(const void* p, std::size_t block) {
+        if (p == nullptr) return;
+        const freed_block f{p, block};
+        check_freed(f);
+        if (freed_.size() < max_freed) freed_.push_back(f);
+    }
+    HARNESS_ONLY void check_freed(const freed_block& f) const {
+        const std::size_t size = pool_.usable_size(f.p);
+        FUZZ_CHECK(size == 0 || size == f.block);
+        FUZZ_CHECK(pool_.owns(f.p) == (size != 0));
+    }
+    HARNESS_ONLY void check_freed() const {
+        for (const freed_block& f : freed_)
+            check_freed(f);
+    }
+    // One of them after every step (a free or a trim may have given its memory back since).
+    HARNESS_ONLY void check_one_freed() const {
+        if (!freed_.empty()) check_freed(freed_[samples_ % freed_.size()]);
+    }
+
+    // After a trim with nothing live: every chunk went back to upstream (trim), so that what the
+    // pool still holds is cached or unused, and none of the blocks freed since the last allocation
+    // is the pool's.
+    HARNESS_ONLY void check_trimmed() const {
+        const bpool::pool_stats s = pool_.stats();
+        FUZZ_CHECK(s.live_bytes == 0 && s.live_blocks == 0);
+        FUZZ_CHECK(s.upstream_bytes == s.cached_bytes + s.unused_bytes);
+        for (const freed_block& f : freed_)
+            FUZZ_CHECK(!pool_.owns(f.p) && pool_.usable_size(f.p) == 0);
+    }
+
+    // No address of the harness's own is the pool's: nullptr, a stack, a static and heap ones.
+    HARNESS_ONLY void check_foreign() const {
+        const int local = 0;
+        const std::string heap(64, 'x');  // past the small-string buffer: on ASan's heap
+        const void* foreign[] = {
+            nullptr, &local, &static_marker, heap.data(), live_.data(), write_text().data(), this};
+        for (const void* p : foreign)
+            FUZZ_CHECK(!pool_.owns(p) && pool_.usable_size(p) == 0);
     }
 
     // The counts the model predicts, cheap enough for every step.
@@ -566,9 +730,13 @@ class harness {
         FUZZ_CHECK(s.live_bytes == model_bytes());
         FUZZ_CHECK(s.live_blocks == model_blocks());
         FUZZ_CHECK(s.upstream_bytes == upstream_.live_bytes());
+        // Held: live, cached and unused bytes (stats.hpp), exactly on one thread.
+        FUZZ_CHECK(s.upstream_bytes == s.live_bytes + s.cached_bytes + s.unused_bytes);
+        // The pagemap: whole tables of 2 MiB, the root at least.
+        constexpr std::size_t table = std::size_t{2} << 20;
+        FUZZ_CHECK(s.pagemap_bytes >= table && s.pagemap_bytes % table == 0);
         FUZZ_CHECK(s.allocations - s.deallocations == model_blocks());
     }
-
     // A bounded sample of the contents, at places that vary from step to step (see the top).
     HARNESS_ONLY void sample_contents() {
         ++samples_;
@@ -584,6 +752,15 @@ class harness {
             auto* p = static_cast<unsigned char*>(b.p);
             FUZZ_CHECK(pattern_range<true>(p, b.seed, from, std::min(whole.to, from + window)));
         }
+        // The addresses of one of them: a block's, or every other step the buffer's storage.
+        const auto* buf_sampled =
+            buffers_.empty() ? nullptr : &buffers_[samples_ % buffers_.size()].first;
+        if (buf_sampled != nullptr && buf_sampled->capacity() != 0 &&
+            (samples_ % 2 == 1 || live_.empty()))
+            check_addresses(buf_sampled->data(), buf_sampled->capacity(), place(4));
+        else if (!live_.empty())
+            check_addresses(live_[samples_ * 2 % live_.size()].p,
+                            live_[samples_ * 2 % live_.size()].block, place(5));
         if (!buffers_.empty()) {
             const auto& [buf, model] = buffers_[samples_ % buffers_.size()];
             FUZZ_CHECK(buf.size() == model.size());
@@ -602,8 +779,11 @@ class harness {
 
     reader& in_;
     counting_resource& upstream_;
+    const std::uint8_t shape_;  // the first byte: the largest pooled block, and the final trim
     bpool::pool_resource pool_;
+    const std::size_t largest_;  // largest_pooled_block, normalized
     std::vector<live_block> live_;
+    std::vector<freed_block> freed_;  // since the last allocation (at most max_freed)
     std::vector<std::pair<bpool::buffer, std::string>> buffers_;  // after pool_: destroyed first
     std::size_t model_bytes_ = 0;
     bool injected_ = false;
