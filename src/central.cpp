@@ -3,13 +3,16 @@
 namespace bpool::detail {
 
 central_list::tally central_list::now() const noexcept {
-    return {list_.count + chunks_.idle_blocks(), chunks_.chunk_count() + bypass_.chunk_count()};
+    return {list_.count + chunks_.idle_blocks(), chunks_.chunk_count() + bypass_.chunk_count(),
+            bypass_.idle_blocks()};
 }
 
 void central_list::account(const class_info& k, tally before,
                            central_totals& totals) const noexcept {
     // Idle blocks are counted as blocks, whatever chunk or page traffic produced them: a new
-    // chunk brings its blocks in, a released one takes them out; and each chunk its tail.
+    // chunk brings its blocks in, a released one takes them out. Unused: each chunk's tail, and
+    // the idle blocks of bypass chunks (not kept for reuse by the pool's requests, so not
+    // cached: they serve only bypass requests).
     const tally after = now();
     const std::size_t tail =
         std::size_t{k.chunk_pages} * page_size - std::size_t{k.chunk_blocks} * k.size;
@@ -19,7 +22,8 @@ void central_list::account(const class_info& k, tally before,
         if (to < from) total.fetch_sub((from - to) * unit, std::memory_order_relaxed);
     };
     move(totals.idle_bytes, before.idle, after.idle, k.size);
-    move(totals.tail_bytes, before.chunks, after.chunks, tail);
+    move(totals.unused_bytes, before.chunks * tail + before.bypass_idle * k.size,
+         after.chunks * tail + after.bypass_idle * k.size, 1);
 }
 
 block_list central_list::take(const class_info& k, std::uint32_t n, page_source src,

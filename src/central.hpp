@@ -6,8 +6,8 @@
 // cached, told apart from the others by their pages' entries.
 //
 // Thread safety: every member takes the list's own mutex (lock order: after the pool's registry
-// and budget locks, before the page heap's; upstream calls aside, no other lock is taken while it
-// is held).
+// lock, before the page heap's; upstream calls aside, no other lock is taken while it is held;
+// the budget's is never held while it is taken).
 #pragma once
 
 #include <atomic>
@@ -23,7 +23,8 @@ namespace bpool::detail {
 /// Counters shared by all central lists of a pool.
 struct central_totals {
     std::atomic<std::size_t> idle_bytes{0};  ///< Idle bytes in central lists and chunks.
-    std::atomic<std::size_t> tail_bytes{0};  ///< Bytes of chunks' pages past their last block.
+    /// Bytes of chunks' pages past their last block, and idle blocks of bypass chunks.
+    std::atomic<std::size_t> unused_bytes{0};
 };
 
 /// Idle counts of one class (a snapshot, taken under the list's lock).
@@ -77,7 +78,7 @@ class central_list {
     // Idle blocks here and chunks (of both sets): taken before a change, so that account() can
     // add what changed to the pool's totals.
     struct tally {
-        std::size_t idle, chunks;
+        std::size_t idle, chunks, bypass_idle;
     };
     [[nodiscard]] tally now() const noexcept;
     void account(const class_info& k, tally before, central_totals& totals) const noexcept;

@@ -1,5 +1,6 @@
 #include "chunk.hpp"
 
+#include <algorithm>
 #include <new>
 #include <utility>
 
@@ -29,7 +30,11 @@ void chunk_set::unlink(chunk* c) noexcept {
 chunk* chunk_set::new_chunk(const class_info& k, page_source src) {
     auto* c = meta::create<chunk>();
     try {
-        c->run = src.heap.allocate(k.chunk_pages, k.align);
+        // A multi-block chunk must start on a page (an entry per page names it); a single-block
+        // one only needs its block's alignment.
+        const std::size_t align =
+            k.chunk_blocks > 1 ? std::max<std::size_t>(k.align, page_size) : k.align;
+        c->run = src.heap.allocate(k.chunk_pages, align);
     } catch (...) {
         meta::destroy(c);
         throw;
@@ -71,6 +76,13 @@ void chunk_set::carve(chunk* c, const class_info& k, std::uint32_t n, block_list
         : c->carved == k.chunk_blocks
             ? k.chunk_pages
             : static_cast<std::uint32_t>(std::size_t{c->carved} * k.size >> page_shift);
+    if ((reinterpret_cast<std::uintptr_t>(c->run.base) & (page_size - 1)) != 0) {
+        // A single block aligned to 16 B: entered on its first page, with where it starts.
+        if (c->published == 0)
+            src.map.set(c->run.base, page_entry::make_at_base(kind_, c, k.index, c->run.base));
+        c->published = 1;
+        return;
+    }
     for (; c->published < complete; ++c->published)
         src.map.set(c->run.base + std::size_t{c->published} * page_size,
                     page_entry::make(kind_, c, k.index, c->published));
@@ -101,7 +113,7 @@ block_list chunk_set::take(const class_info& k, std::uint32_t n, page_source src
 chunk* chunk_set::owner(const void* p, const class_info& k, const pagemap& map) const noexcept {
     const page_entry e = map.find(p);
     if (e.kind() != kind_ || e.cls() != k.index) return nullptr;
-    if (!k.is_block_start(e.chunk_offset(p))) return nullptr;
+    if (!is_chunk_block_start(e, k, p)) return nullptr;
     return e.record<chunk>();
 }
 

@@ -35,6 +35,14 @@ struct alignas(16) chunk {
     [[nodiscard]] std::uint32_t out() const noexcept { return carved - free_count; }
 };
 
+/// Returns whether `p`, whose page's entry `e` names a chunk of class `k`, is the start of one of
+/// its blocks (never a block of the tail past the last one). Reads the pagemap entry only.
+[[nodiscard]] inline bool is_chunk_block_start(page_entry e, const class_info& k,
+                                               const void* p) noexcept {
+    if (e.at_base()) return e.starts_at(p);
+    return k.is_block_start(e.chunk_offset(p));
+}
+
 /// Where chunks come from and where their pages are recorded.
 struct page_source {
     page_heap& heap;

@@ -41,7 +41,7 @@ void* direct_blocks::allocate(upstream_source& up, pagemap& map, std::size_t siz
         large_blocks_.fetch_add(1, std::memory_order_relaxed);
     }
     // Entered last: the block is handed out after this, so every free of it finds the entry.
-    map.set(b->base, page_entry::make(page_kind::direct, b, 0, 0));
+    map.set(b->base, page_entry::make_at_base(page_kind::direct, b, 0, b->base));
     return b->base;
 }
 

@@ -51,11 +51,12 @@ class direct_blocks {
                    bool bypass);
 
     /// Returns the record of the direct block that starts at `p`, or nullptr.
+    /// Reads the pagemap only (the entry holds where in its page the block starts), so any
+    /// pointer may be asked about while blocks come and go.
     [[nodiscard]] static direct_block* find(const pagemap& map, const void* p) noexcept {
         const page_entry e = map.find(p);
-        if (e.kind() != page_kind::direct) return nullptr;
-        auto* b = e.record<direct_block>();
-        return b->base == p ? b : nullptr;
+        if (e.kind() != page_kind::direct || !e.starts_at(p)) return nullptr;
+        return e.record<direct_block>();
     }
 
     /// Removes block `b` (from find) and gives its memory back to upstream.

@@ -146,7 +146,7 @@ extent* page_heap::new_extent(std::size_t pages, std::size_t align) {
 page_run page_heap::allocate(std::size_t pages, std::size_t align) {
     BPOOL_ASSERT(pages >= 1 && (pages >= dedicated_pages || align <= page_size));
     if (pages >= dedicated_pages) {
-        extent* e = new_extent(pages, std::max(align, page_size));
+        extent* e = new_extent(pages, align);
         e->dedicated = true;
         std::lock_guard lock(mutex_);
         link_all(e);

@@ -1,6 +1,8 @@
 // Layer 2: the page heap. Chunks are runs of whole pages, page-aligned, so that every page of the
 // pool belongs to one chunk and its pagemap entry can name it. Runs of `dedicated_pages` or more
-// (20 KiB and up) are upstream allocations of their own, aligned as their blocks need. Shorter
+// (20 KiB and up) are upstream allocations of their own, aligned as their blocks need (a
+// single-block chunk aligned to 16 B starts anywhere: it is entered on the page of its start,
+// which no other chunk or direct block can start in). Shorter
 // runs (the chunks of the classes up to 2 KiB, one to four pages) would cost as much again in an
 // upstream's alignment padding (glibc's memalign of a page takes two), so they share *extents*:
 // page-aligned upstream allocations of one page growing to 64 KiB with what the heap holds, from
@@ -10,7 +12,7 @@
 // (release_spare gives it back too).
 //
 // Thread safety: every member takes the heap's mutex, a leaf lock taken after the central lists'
-// (lock order in pool_core.hpp); upstream is called with it released.
+// (lock order at fork_prepare in pools.cpp); upstream is called with it released.
 #pragma once
 
 #include <cstddef>
@@ -40,9 +42,10 @@ class page_heap {
     page_heap(const page_heap&) = delete;
     page_heap& operator=(const page_heap&) = delete;
 
-    /// Returns a run of `pages` (>= 1) pages aligned to `align` (a power of two; more than a page
-    /// only for dedicated runs), whose pagemap leaves are reserved. Throws what upstream throws,
-    /// or std::bad_alloc; nothing is kept then.
+    /// Returns a run of `pages` (>= 1) pages aligned to `align` (a power of two; a page for runs
+    /// that share extents; for dedicated runs what the caller needs: more than a page, or less
+    /// for a single block that need not start on a page), whose pagemap leaves are reserved.
+    /// Throws what upstream throws, or std::bad_alloc; nothing is kept then.
     page_run allocate(std::size_t pages, std::size_t align = page_size);
 
     /// Gives back a run from allocate(pages). Returns the bytes that went back to upstream.

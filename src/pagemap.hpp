@@ -33,19 +33,47 @@ enum class page_kind : std::uint8_t {
     direct = 3,        ///< A block served by upstream directly; the entry is on its first page.
 };
 
-/// One page's entry: kind in bits 0-3, record address in bits 4-47 (records are 16-aligned),
-/// the page's index in its chunk in bits 48-55, the class in bits 56-63.
+/// One page's entry: kind in bits 0-2, `at_base` in bit 3, record address in bits 4-47 (records
+/// are 16-aligned), the page's index in its chunk in bits 48-55, the table entry (class) in bits
+/// 56-63. A chunk that does not start on a page boundary (a single-block chunk aligned to 16 B) is
+/// entered `at_base`: its one block starts at the chunk's base, which the record says.
 struct page_entry {
     std::uint64_t word = 0;
 
+    static constexpr std::uint64_t at_base_bit = 8;
+
     [[nodiscard]] static page_entry make(page_kind kind, const void* record, unsigned cls,
-                                         unsigned page) noexcept {
+                                         unsigned page, bool at_base = false) noexcept {
         const auto addr = reinterpret_cast<std::uintptr_t>(record);
         BPOOL_ASSERT((addr & 15) == 0 && (addr >> 48) == 0 && page < 256 && cls < 256);
-        return {static_cast<std::uint64_t>(kind) | addr | (std::uint64_t{page} << 48) |
-                (std::uint64_t{cls} << 56)};
+        return {static_cast<std::uint64_t>(kind) | (at_base ? at_base_bit : 0) | addr |
+                (std::uint64_t{page} << 48) | (std::uint64_t{cls} << 56)};
     }
-    [[nodiscard]] page_kind kind() const noexcept { return static_cast<page_kind>(word & 15); }
+    [[nodiscard]] page_kind kind() const noexcept { return static_cast<page_kind>(word & 7); }
+    /// An entry for a record whose one block starts at `base` (not on a page boundary, for a
+    /// chunk; anywhere, for a direct block): the page field holds where in the page it starts.
+    [[nodiscard]] static page_entry make_at_base(page_kind kind, const void* record, unsigned cls,
+                                                 const void* base) noexcept {
+        const auto offset = reinterpret_cast<std::uintptr_t>(base) & (page_size - 1);
+        BPOOL_ASSERT(offset % 16 == 0);
+        return make(kind, record, cls, static_cast<unsigned>(offset >> 4),
+                    kind != page_kind::direct);
+    }
+    /// Whether the block start is where the page field says rather than found by offset.
+    [[nodiscard]] bool at_base() const noexcept { return (word & at_base_bit) != 0; }
+    /// For an entry made by make_at_base: whether `p` is the start it records.
+    [[nodiscard]] bool starts_at(const void* p) const noexcept {
+        return (reinterpret_cast<std::uintptr_t>(p) & (page_size - 1)) == std::uintptr_t{page()}
+                                                                              << 4;
+    }
+    /// A page-aligned chunk of a size class: what the deallocation fast path serves.
+    [[nodiscard]] bool aligned_chunk() const noexcept {
+        return (word & 15) == static_cast<std::uint64_t>(page_kind::chunk);
+    }
+    /// A chunk of a size class entered at_base (a single block aligned to 16 B).
+    [[nodiscard]] bool base_chunk() const noexcept {
+        return (word & 15) == (static_cast<std::uint64_t>(page_kind::chunk) | at_base_bit);
+    }
     [[nodiscard]] unsigned cls() const noexcept { return static_cast<unsigned>(word >> 56); }
     [[nodiscard]] unsigned page() const noexcept {
         return static_cast<unsigned>(word >> 48) & 0xff;

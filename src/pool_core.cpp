@@ -110,7 +110,7 @@ void pool_core::shutdown() noexcept {
         caches_ = nullptr;
     }
     checked_.report_leaks();
-    for (unsigned c = 0; c <= largest_class_; ++c)
+    for (unsigned c = 0; c < table_size; ++c)
         central_[c].destroy();
     heap_.destroy();
     direct_.destroy(upstream_);
@@ -181,7 +181,7 @@ void pool_core::quiesce_locked(F&& f) noexcept {
 }
 
 amount pool_core::unlist(thread_cache* tc) noexcept {
-    for (unsigned c = 0; c <= largest_class_; ++c) {
+    for (unsigned c = 0; c < table_size; ++c) {
         const bin& b = tc->bin_of(c);
         retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
         retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
@@ -493,7 +493,7 @@ void pool_core::deallocate(void* p) noexcept {
         case page_kind::chunk:
         case page_kind::bypass_chunk: {
             const unsigned c = e.cls();
-            if (!classes[c].is_block_start(e.chunk_offset(p))) report_foreign(p);
+            if (!is_chunk_block_start(e, classes[c], p)) report_foreign(p);
             if (e.kind() == page_kind::bypass_chunk) {
                 deallocate_bypass(c, p);
             } else if (thread_cache* tc = cache_for_thread()) {
@@ -624,7 +624,7 @@ void pool_core::rebalance(thread_cache* self) noexcept {
         while (tc.reserved_ > fair) {
             unsigned widest = 0;
             std::int64_t most = 0;
-            for (unsigned c = 0; c <= largest_class_; ++c) {
+            for (unsigned c = 0; c < table_size; ++c) {
                 const std::int64_t r = std::int64_t{tc.bin_of(c).limit} * classes[c].size;
                 if (r > most) {
                     most = r;
@@ -650,7 +650,7 @@ std::size_t pool_core::shrink_bin(thread_cache* tc, unsigned c, std::uint32_t li
 
 std::size_t pool_core::release_bins(thread_cache* tc) noexcept {
     std::size_t released = 0;
-    for (unsigned c = 0; c <= largest_class_; ++c) {
+    for (unsigned c = 0; c < table_size; ++c) {
         if (tc->bin_of(c).limit != 0) released += shrink_bin(tc, c, 0);
         tc->tuning_of(c) = bin_tuning{};
     }
@@ -705,11 +705,26 @@ void pool_core::checked_allocated(void* p, std::size_t bytes, std::size_t alignm
     checked_.add(p, {bytes, alignment, block_size(bytes, alignment)});
 }
 
+void pool_core::checked_deallocating_unsized(void* p) noexcept {
+    if (p == nullptr) return;
+    live_record was;
+    if (checked_.remove(p, 0, 0, &was) == free_verdict::ok) return;
+    if (owns(p))
+        fatalf(__FILE__, __LINE__, "deallocate_unsized(%p): double free (the block is not live)",
+               p);
+    report_foreign(p);
+}
+
 void pool_core::checked_deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept {
     if (p == nullptr) return;
     live_record was;
-    const bool unsized = bytes == 0 && alignment == 0;
-    const std::size_t block = unsized ? 0 : block_size(bytes, alignment);
+    const std::size_t block = block_size(bytes, alignment);
+    if (block == 0) {
+        fatalf(__FILE__, __LINE__,
+               "deallocate(%p, %zu, %zu): that size and alignment select no block; wrong size or "
+               "alignment",
+               p, bytes, alignment);
+    }
     switch (checked_.remove(p, block, alignment, &was)) {
         case free_verdict::ok:
             return;
@@ -734,7 +749,7 @@ std::size_t pool_core::usable_size(const void* p) const noexcept {
         case page_kind::chunk:
         case page_kind::bypass_chunk: {
             const class_info& k = classes[e.cls()];
-            return k.is_block_start(e.chunk_offset(p)) ? k.size : 0;
+            return is_chunk_block_start(e, k, p) ? k.size : 0;
         }
         case page_kind::direct:
             if (const direct_block* b = direct_blocks::find(map_, p)) return b->size;
@@ -816,19 +831,28 @@ pool_stats pool_core::stats() const {
     // The totals come from the budget (bounded by the capacity even while other threads run);
     // the per-class figures from the caches' counters, which are each a little stale.
     amount live = committed_live();
+    // A page-aligned twin counts with its size class (one entry per block size).
     s.classes.resize(largest_class_ + 1);
+    auto entry = [&](unsigned c) -> size_class_stats* {
+        const unsigned k = size_class_of(c);
+        return k <= largest_class_ ? &s.classes[k] : nullptr;
+    };
     std::size_t thread_cached = 0;
     {
         std::lock_guard lock(registry_mutex_);
-        for (unsigned c = 0; c <= largest_class_; ++c) {
-            s.classes[c].allocations = retired_allocs_[c].load(std::memory_order_relaxed);
-            s.classes[c].deallocations = retired_frees_[c].load(std::memory_order_relaxed);
+        for (unsigned c = 0; c < table_size; ++c) {
+            if (size_class_stats* k = entry(c)) {
+                k->allocations += retired_allocs_[c].load(std::memory_order_relaxed);
+                k->deallocations += retired_frees_[c].load(std::memory_order_relaxed);
+            }
         }
         for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_) {
-            for (unsigned c = 0; c <= largest_class_; ++c) {
+            for (unsigned c = 0; c < table_size; ++c) {
                 const bin& b = tc->bin_of(c);
-                s.classes[c].allocations += b.allocs.load(std::memory_order_relaxed);
-                s.classes[c].deallocations += b.frees.load(std::memory_order_relaxed);
+                if (size_class_stats* k = entry(c)) {
+                    k->allocations += b.allocs.load(std::memory_order_relaxed);
+                    k->deallocations += b.frees.load(std::memory_order_relaxed);
+                }
             }
             thread_cached += tc->cached_bytes();
             live = live - tc->credit();
@@ -858,7 +882,7 @@ pool_stats pool_core::stats() const {
     s.cached_bytes = thread_cached + totals_.idle_bytes.load(std::memory_order_relaxed);
     s.upstream_bytes = upstream_.held();
     s.unused_bytes =
-        heap_.free_bytes() + totals_.tail_bytes.load(std::memory_order_relaxed) + d.slack_bytes;
+        heap_.free_bytes() + totals_.unused_bytes.load(std::memory_order_relaxed) + d.slack_bytes;
     s.pagemap_bytes = map_.mapped_bytes();
     // Live bytes are always committed (or bypass blocks) and always inside memory held from
     // upstream: both peaks bound the peak of live bytes from above. The upstream peak is read
@@ -878,7 +902,7 @@ std::size_t pool_core::trim() {
         // Every bin starts afresh: limit 0, its allowance back in the pool's share.
         quiesce_locked([&](thread_cache& tc) { released += release_bins(&tc); });
     }
-    for (unsigned c = 0; c <= largest_class_; ++c)
+    for (unsigned c = 0; c < table_size; ++c)
         released += central_[c].trim(classes[c], pages(), totals_);
     return released + heap_.release_spare();
 }

@@ -91,8 +91,10 @@ class pool_core final : public reclaimer {
 
     // --- checked build ---------------------------------------------------------------------
     void checked_allocated(void* p, std::size_t bytes, std::size_t alignment) noexcept;
-    /// `bytes` 0 and `alignment` 0: an unsized free (any size and alignment match).
+    /// A sized free: the size and alignment must select the block's.
     void checked_deallocating(void* p, std::size_t bytes, std::size_t alignment) noexcept;
+    /// An unsized free: any block matches.
+    void checked_deallocating_unsized(void* p) noexcept;
 
     // --- the public API's other members -----------------------------------------------------
     [[nodiscard]] pool_options options() const;
@@ -239,7 +241,7 @@ class pool_core final : public reclaimer {
     const void* const resource_;  // the pool_resource, for diagnostics
     page_heap heap_{upstream_, map_};
     [[nodiscard]] page_source pages() noexcept { return {heap_, map_}; }
-    central_list central_[class_count];
+    central_list central_[table_size];
     direct_blocks direct_;
     checked_registry checked_;
 
@@ -247,8 +249,8 @@ class pool_core final : public reclaimer {
     mutable std::mutex registry_mutex_;
     thread_cache* caches_ = nullptr;
     // Counters of caches that are gone and of uncached operations.
-    std::atomic<std::uint64_t> retired_allocs_[class_count]{};
-    std::atomic<std::uint64_t> retired_frees_[class_count]{};
+    std::atomic<std::uint64_t> retired_allocs_[table_size]{};
+    std::atomic<std::uint64_t> retired_frees_[table_size]{};
 };
 
 }  // namespace bpool::detail

@@ -28,16 +28,21 @@ BPOOL_INLINE void* pop_cached(pool_core& core, std::size_t bytes, std::size_t al
 
 // The deallocation fast path: the pagemap gives the block's class, whatever size the caller
 // passed (so a sized free with a wrong size that the checked build would report is still handled
-// as the block it is). Anything but a block start of a chunk of this pool (a direct or bypass
-// block, a foreign or interior pointer, nullptr) takes the slow path, which tells them apart.
+// as the block it is). A block start of a chunk of this pool is pushed: found by its offset in a
+// page-aligned chunk, or (off the common path) as the start, recorded in the entry, of a
+// single-block chunk aligned to 16 B. Anything else (a direct or bypass block, a foreign or
+// interior pointer, nullptr) takes the slow path, which tells them apart.
 BPOOL_INLINE bool push_cached(pool_core& core, void* p) noexcept {
     const detail::page_entry e = core.map_.find(p);
-    if (BPOOL_LIKELY(e.kind() == detail::page_kind::chunk)) {
-        const unsigned c = e.cls();
-        if (BPOOL_LIKELY(detail::classes[c].is_block_start(e.chunk_offset(p))))
-            if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
-                return tc->try_push(core.flags_, c, p);
-    }
+    const unsigned c = e.cls();
+    bool start;
+    if (BPOOL_LIKELY(e.aligned_chunk()))
+        start = detail::classes[c].is_block_start(e.chunk_offset(p));
+    else
+        start = e.base_chunk() && e.starts_at(p);
+    if (BPOOL_LIKELY(start))
+        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
+            return tc->try_push(core.flags_, c, p);
     return false;
 }
 
@@ -70,7 +75,7 @@ void pool_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignm
 
 void pool_resource::deallocate_unsized(void* p) {
     pool_core& core = *core_;
-    if constexpr (detail::track::checked) core.checked_deallocating(p, 0, 0);
+    if constexpr (detail::track::checked) core.checked_deallocating_unsized(p);
     if (BPOOL_UNLIKELY(!push_cached(core, p))) core.deallocate(p);
 }
 

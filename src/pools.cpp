@@ -123,7 +123,7 @@ void pool_core::fork_prepare() noexcept {
         for (thread_cache* tc = caches_; tc != nullptr; tc = tc->next_)
             tc->wait_idle();
     }
-    for (unsigned c = 0; c <= largest_class_; ++c)
+    for (unsigned c = 0; c < table_size; ++c)
         central_[c].lock_for_fork();
     heap_.lock_for_fork();
     direct_.lock_for_fork();
@@ -135,7 +135,7 @@ void pool_core::unlock_components_after_fork() noexcept {
     checked_.unlock_after_fork();
     direct_.unlock_after_fork();
     heap_.unlock_after_fork();
-    for (unsigned c = largest_class_ + 1; c-- > 0;)
+    for (unsigned c = table_size; c-- > 0;)
         central_[c].unlock_after_fork();
 }
 

@@ -16,7 +16,7 @@ namespace bpool::detail {
 inline constexpr std::size_t min_block_size = 16;
 inline constexpr std::size_t max_block_size = std::size_t{1} << 20;
 inline constexpr unsigned linear_classes = 8;  // 16, 32, ..., 128
-inline constexpr unsigned class_count = 60;
+inline constexpr unsigned class_count = 60;    // the size classes: what size_to_class returns
 inline constexpr unsigned no_class = 0xff;
 
 /// Chunks of a class hold many blocks up to this block size; above it a chunk is one block, so a
@@ -37,11 +37,11 @@ inline constexpr std::size_t max_chunk_pages = 16;
 /// upstream allocations of their own.
 inline constexpr std::size_t shared_chunk_pages = 4;
 
-/// Alignment of the blocks of single-block classes (whole pages, 20 KiB to 1 MiB): a page, so that
-/// a page-aligned I/O buffer of any pooled size is pooled; an upstream pads each by at most a page
-/// (a stricter alignment made glibc pad every block and keep the padding resident: a churn of 2048
-/// blocks of 32 KiB peaked at 87 MiB RSS aligned to 32 KiB against 67 MiB aligned to 16 B).
-inline constexpr std::size_t single_block_align = page_size;
+/// Alignment of the blocks of single-block classes (whole pages, 20 KiB to 1 MiB): what every
+/// upstream gives without padding. A stricter one makes malloc pad every block, and the padding
+/// ends up resident (docs/decisions.md). Requests that need up to a page's alignment at those
+/// sizes are served by the classes' page-aligned twins (below).
+inline constexpr std::size_t single_block_align = 16;
 
 /// Returns whether `v` is a power of two. Unlike std::has_single_bit, never a libgcc popcount
 /// call on targets without the popcnt instruction.
@@ -125,16 +125,20 @@ constexpr class_info make_class_info(unsigned c) noexcept {
         info.align = static_cast<std::uint32_t>(size & (~size + 1));
         // Small chunks keep the memory held per class close to what the class uses: from one
         // page for blocks up to 512 B, else about 8 blocks, at most 16 pages (then at least 4
-        // blocks). Of the page counts from there up to the next limit (shared_chunk_pages, where
-        // chunks stop sharing upstream allocations, or 16), the one whose tail past its last block
-        // is the smallest part of the chunk; the fewest pages among equals.
+        // blocks). From there up to the next limit (shared_chunk_pages, where chunks stop sharing
+        // upstream allocations, or 16), the fewest pages whose tail past the last block is at most
+        // 1/32 of the chunk, else the smallest tail (docs/decisions.md).
         const std::size_t target = clamp_size(size * 8, page_size, max_chunk_pages * page_size);
         const std::size_t first = (target + page_size - 1) / page_size;
         const std::size_t last = first <= shared_chunk_pages ? shared_chunk_pages : max_chunk_pages;
+        // The tail, in 1/1024ths of the chunk.
+        const auto waste = [size](std::size_t n) {
+            return n * page_size % size * 1024 / (n * page_size);
+        };
         std::size_t best = first;
         for (std::size_t pages = first; pages <= last; ++pages) {
-            const auto waste = [size](std::size_t n) { return n * page_size % size * 1024 / n; };
             if (waste(pages) < waste(best)) best = pages;
+            if (waste(best) <= 1024 / 32) break;
         }
         // Then as few pages as still hold those blocks (a chunk never ends in a page of tail).
         const std::size_t blocks = best * page_size / size;
@@ -157,14 +161,38 @@ constexpr class_info make_class_info(unsigned c) noexcept {
     return info;
 }
 
-constexpr std::array<class_info, class_count> make_class_table() noexcept {
-    std::array<class_info, class_count> table{};
+/// The first single-block class.
+inline constexpr unsigned first_single_class = size_to_class(max_multi_block_size) + 1;
+/// Each single-block class has a twin of the same size whose blocks are page-aligned, so that a
+/// page-aligned request of any pooled size is pooled without every block of the class paying for
+/// it. Twins follow the size classes in the table: twin_of(c) = class_count + c - first_single.
+inline constexpr unsigned twin_count = class_count - first_single_class;
+/// Every entry of the table: the size classes and their twins.
+inline constexpr unsigned table_size = class_count + twin_count;
+
+/// Returns the page-aligned twin of single-block class `c`.
+constexpr unsigned twin_of(unsigned c) noexcept {
+    return class_count + c - first_single_class;
+}
+/// Returns the size class of table entry `c` (itself, or the class a twin mirrors).
+constexpr unsigned size_class_of(unsigned c) noexcept {
+    return c < class_count ? c : c - class_count + first_single_class;
+}
+
+constexpr std::array<class_info, table_size> make_class_table() noexcept {
+    std::array<class_info, table_size> table{};
     for (unsigned c = 0; c < class_count; ++c)
         table[c] = make_class_info(c);
+    for (unsigned c = first_single_class; c < class_count; ++c) {
+        class_info twin = table[c];
+        twin.index = static_cast<std::uint8_t>(twin_of(c));
+        twin.align = static_cast<std::uint32_t>(page_size);
+        table[twin_of(c)] = twin;
+    }
     return table;
 }
 
-inline constexpr std::array<class_info, class_count> classes = make_class_table();
+inline constexpr std::array<class_info, table_size> classes = make_class_table();
 
 // The table's promises, checked by the compiler.
 static_assert(class_to_size(0) == min_block_size);
@@ -191,6 +219,12 @@ consteval bool table_is_sound() {
             return false;
         if (k.chunk_blocks == 1 && k.size % page_size != 0) return false;
         if (k.chunk_blocks == 1 && k.align != single_block_align) return false;
+        if (k.chunk_blocks == 1) {  // its twin: the same but page-aligned
+            const class_info& t = classes[twin_of(c)];
+            if (t.size != k.size || t.align != page_size || t.chunk_pages != k.chunk_pages ||
+                t.index != twin_of(c) || size_class_of(twin_of(c)) != c)
+                return false;
+        }
         if (k.batch == 0 || k.cache_limit == 0) return false;
         // A bin holds at most max_bin_bytes, or one block; a full bin of a chunked class can give
         // a whole batch back.
@@ -204,7 +238,7 @@ static_assert(table_is_sound(), "size class table violates its invariants");
 consteval bool block_starts_are_exact() {
     // Every offset of every multi-block chunk (its tail included), and two pages of every
     // single-block one.
-    for (unsigned c = 0; c < class_count; ++c) {
+    for (unsigned c = 0; c < table_size; ++c) {
         const class_info& k = classes[c];
         const std::uint32_t end = k.chunk_blocks > 1 ? k.chunk_pages * page_size : 2 * page_size;
         for (std::uint32_t off = 0; off < end; off += 16)
@@ -215,13 +249,17 @@ consteval bool block_starts_are_exact() {
 }
 static_assert(block_starts_are_exact(), "a block-start test of the class table is wrong");
 
-/// Returns the smallest class whose blocks hold `bytes` and are aligned to `alignment` (a power of
-/// two), or `no_class` if none is at most `largest`.
+/// Returns the table entry that serves `bytes` aligned to `alignment` (a power of two): the
+/// smallest class that holds `bytes` and is aligned enough, or the page-aligned twin of the first
+/// single-block class that holds them when the alignment is at most a page; `no_class` if none is
+/// at most `largest` (a size class).
 constexpr unsigned class_for(std::size_t bytes, std::size_t alignment, unsigned largest) noexcept {
     if (bytes > classes[largest].size) return no_class;
     unsigned c = size_to_class(bytes);
-    while (c <= largest && classes[c].align < alignment)
+    while (c <= largest && classes[c].align < alignment) {
+        if (classes[c].chunk_blocks == 1) return alignment <= page_size ? twin_of(c) : no_class;
         ++c;
+    }
     return c <= largest ? c : no_class;
 }
 

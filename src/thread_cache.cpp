@@ -72,7 +72,7 @@ void thread_cache::push_freed(unsigned c, void* p) noexcept {
 
 std::size_t thread_cache::cached_bytes() const noexcept {
     std::size_t total = 0;
-    for (unsigned c = 0; c < class_count; ++c)
+    for (unsigned c = 0; c < table_size; ++c)
         total += bins_[c].count.load(std::memory_order_relaxed) * std::size_t{classes[c].size};
     return total;
 }

@@ -21,9 +21,10 @@
 // from foreign pointers. Budget (as g++ 12 -O3 compiles it for x86-64, counted with callgrind on
 // an allocate/deallocate loop of 8 B-1 KiB blocks): about 85 instructions from entry to return for
 // do_allocate and 80 for do_deallocate, of which the pop or push itself is about 35 and the rest
-// the size and alignment checks or the pagemap, the size class and the TLS slot; five cache lines
-// (pool header, TLS slot, cache header, bin, and the pagemap leaf for a free); no call, no atomic
-// read-modify-write. Keep it that way: anything else goes to the slow path.
+// the size and alignment checks or the pagemap, the size class and the TLS slot; four cache
+// lines (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root
+// and leaf entries); no call, no atomic read-modify-write. Keep it that way: anything else goes
+// to the slow path.
 //
 // Quiescing. A thread that must touch other threads' caches (reclaiming credit stranded in an idle
 // thread for a waiter, trim, lowering the capacity) holds the registry lock, raises `flag_quiesce`,
@@ -267,8 +268,8 @@ class alignas(64) thread_cache {
     std::int64_t hold_limit_ = 0;
 
   private:
-    bin bins_[class_count];
-    bin_tuning tuning_[class_count];
+    bin bins_[table_size];
+    bin_tuning tuning_[table_size];
 
   public:
     /// Bytes of the pool's cache allowance reserved by this cache: the sum over its bins of

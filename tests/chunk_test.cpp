@@ -95,7 +95,7 @@ class ChunkSet : public Pages {};
 class CentralList : public Pages {};
 
 TEST(ChunkSetClasses, EveryClassCarvesAlignedBlocksFromAPageAlignedChunk) {
-    for (unsigned c = 0; c < class_count; ++c) {
+    for (unsigned c = 0; c < table_size; ++c) {
         const class_info& k = classes[c];
         SCOPED_TRACE(testing::Message() << "class of " << k.size << " B");
         page_stack s;
@@ -108,15 +108,27 @@ TEST(ChunkSetClasses, EveryClassCarvesAlignedBlocksFromAPageAlignedChunk) {
         // blocks' where a chunk is an upstream allocation of its own and they need more.
         EXPECT_EQ(s.counting.allocations(), 1u);
         EXPECT_EQ(s.counting.live_bytes(), chunk_bytes(k));
-        EXPECT_EQ(s.counting.max_alignment(),
-                  is_dedicated(k) ? std::max<std::size_t>(k.align, page_size) : page_size);
+        // A single-block class's chunk is asked with just its block's alignment (16 B, so that
+        // upstream pads nothing; its twin a page's).
+        const bool single = k.chunk_blocks == 1;
+        EXPECT_EQ(s.counting.max_alignment(), single ? std::size_t{k.align}
+                                              : is_dedicated(k)
+                                                  ? std::max<std::size_t>(k.align, page_size)
+                                                  : page_size);
         EXPECT_EQ(s.counting.misaligned(), 0u);
         auto* base = static_cast<std::byte*>(*std::min_element(blocks.begin(), blocks.end()));
-        EXPECT_EQ(addr(base) % page_size, 0u) << "a chunk starts on a page";
+        if (!single) {
+            EXPECT_EQ(addr(base) % page_size, 0u) << "a chunk starts on a page";
+        }
         const page_entry first = s.map.find(base);
         ASSERT_EQ(first.kind(), page_kind::chunk);
+        EXPECT_EQ(first.at_base(), addr(base) % page_size != 0) << "entered at its base";
         EXPECT_EQ(first.cls(), c);
-        EXPECT_EQ(first.page(), 0u);
+        if (first.at_base()) {
+            EXPECT_TRUE(first.starts_at(base)) << "the entry says where in its page it starts";
+        } else {
+            EXPECT_EQ(first.page(), 0u);
+        }
         chunk* owner = first.record<chunk>();
         EXPECT_EQ(owner->run.base, base);
         EXPECT_EQ(std::set<void*>(blocks.begin(), blocks.end()).size(), blocks.size());
@@ -126,7 +138,9 @@ TEST(ChunkSetClasses, EveryClassCarvesAlignedBlocksFromAPageAlignedChunk) {
             ASSERT_EQ(off % k.size, 0u);
             ASSERT_LE(off + k.size, chunk_bytes(k)) << "inside the chunk's pages";
             ASSERT_EQ(set.owner(p, k, s.map), owner);
-            ASSERT_EQ(s.map.find(p).page(), off / page_size);
+            if (!first.at_base()) {
+                ASSERT_EQ(s.map.find(p).page(), single ? 0u : off / page_size);
+            }
         }
         // All back: the chunk is the set's spare. Released, it goes to the page heap, which
         // gives a dedicated run straight back and keeps an empty shared extent as its spare.
@@ -377,7 +391,10 @@ TEST_F(ChunkSet, DedicatedChunksGoBackToUpstreamAtOnce) {
         blocks.push_back(set.take(k, 1, src).pop());
     EXPECT_EQ(counting.allocations(), 3u);
     EXPECT_EQ(counting.live_bytes(), 3 * k.size) << "one class-sized block each, no more";
-    EXPECT_EQ(counting.max_alignment(), page_size);
+    EXPECT_EQ(counting.max_alignment(), 16u) << "upstream pads nothing";
+    for (void* p : blocks) {
+        EXPECT_EQ(set.owner(offset(p, 16), k, map), nullptr) << "only the block start";
+    }
     // A single-block chunk has its entry on its first page only.
     EXPECT_EQ(map.find(offset(blocks[0], page_size)).kind(), page_kind::none);
     EXPECT_EQ(set.owner(offset(blocks[0], page_size), k, map), nullptr);
@@ -551,7 +568,7 @@ TEST_F(CentralList, TrimReturnsEveryEmptyChunk) {
     EXPECT_EQ(central.idle().list_blocks, 0u);
     EXPECT_EQ(central.idle().chunk_blocks, 0u);
     EXPECT_EQ(totals.idle_bytes.load(), 0u);
-    EXPECT_EQ(totals.tail_bytes.load(), 0u);
+    EXPECT_EQ(totals.unused_bytes.load(), 0u);
     for (void* p : all)
         ASSERT_EQ(map.find(p).kind(), page_kind::none);
     // What trim did not give back is the heap's spare extent, all free.
@@ -563,29 +580,32 @@ TEST_F(CentralList, TrimReturnsEveryEmptyChunk) {
     central.destroy();
 }
 
-TEST_F(CentralList, TailBytesFollowTheChunks) {
+TEST_F(CentralList, UnusedBytesFollowTheChunks) {
     central_totals totals;
     const class_info& k = class_of(80);
     const std::size_t tail = chunk_bytes(k) - std::size_t{k.chunk_blocks} * k.size;
     ASSERT_GT(tail, 0u);
     central_list central;
     std::vector<void*> blocks = to_vector(central.take(k, k.chunk_blocks, src, totals));
-    EXPECT_EQ(totals.tail_bytes.load(), tail);
+    EXPECT_EQ(totals.unused_bytes.load(), tail);
     for (void* p : to_vector(central.take(k, 1, src, totals)))
         blocks.push_back(p);
-    EXPECT_EQ(totals.tail_bytes.load(), 2 * tail);
+    EXPECT_EQ(totals.unused_bytes.load(), 2 * tail);
     void* bypass = central.take_bypass(k, src, totals);
-    EXPECT_EQ(totals.tail_bytes.load(), 3 * tail) << "bypass chunks have tails too";
+    // A bypass chunk: its tail, and its idle blocks (they serve bypass requests only: unused).
+    const std::size_t bypass_idle = (std::size_t{k.chunk_blocks} - 1) * k.size;
+    EXPECT_EQ(totals.unused_bytes.load(), 3 * tail + bypass_idle) << "bypass chunks count too";
     central.put(k, to_list(blocks), 0, src, totals);
-    EXPECT_EQ(totals.tail_bytes.load(), 2 * tail) << "one chunk released, one the spare";
+    EXPECT_EQ(totals.unused_bytes.load(), 2 * tail + bypass_idle)
+        << "one chunk released, one the spare";
     central.put_bypass(bypass, k, src, totals);
     central.trim(k, src, totals);
-    EXPECT_EQ(totals.tail_bytes.load(), 0u);
+    EXPECT_EQ(totals.unused_bytes.load(), 0u);
     EXPECT_EQ(totals.idle_bytes.load(), 0u);
     // A class whose blocks fill their pages has none.
     central_list exact;
     (void)exact.take(class_of(128), 1, src, totals);
-    EXPECT_EQ(totals.tail_bytes.load(), 0u);
+    EXPECT_EQ(totals.unused_bytes.load(), 0u);
     central.destroy();
     exact.destroy();
 }

@@ -58,6 +58,30 @@ TEST(PoolAddress, EverySizeAndAlignmentIsKnownByItsAddress) {
     EXPECT_EQ(upstream.mismatches(), 0u);
 }
 
+TEST(PoolAddress, BlocksAbove16KiBAreKnownWhereverTheyStart) {
+    // Their chunks are one upstream allocation aligned to 16 B, entered on the page where they
+    // start: the start of that page, and the rest of it before the block, are not theirs.
+    counting_resource upstream;
+    pool_resource pool({}, &upstream);
+    std::vector<char*> blocks;
+    for (int i = 0; i < 16; ++i)
+        blocks.push_back(static_cast<char*>(pool.allocate(20 << 10)));
+    EXPECT_EQ(upstream.max_alignment(), 16u) << "no padding asked of upstream";
+    for (char* p : blocks) {
+        EXPECT_EQ(pool.usable_size(p), pool.block_size(20 << 10));
+        auto* page =
+            reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095});
+        if (page != p) {
+            EXPECT_FALSE(pool.owns(page)) << "before the block, in its page";
+            EXPECT_EQ(pool.usable_size(page), 0u);
+        }
+        EXPECT_FALSE(pool.owns(p + 16));
+    }
+    for (char* p : blocks)
+        pool.deallocate_unsized(p);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
 TEST(PoolAddress, NullIsNothing) {
     pool_resource pool;
     pool.deallocate_unsized(nullptr);
@@ -170,7 +194,9 @@ TEST(PoolAddress, BypassBlocksAreToldApartByAddress) {
         pooled.push_back(pool.allocate(2048));
     for (int i = 0; i < 50; ++i)
         bypassed.push_back(pool.allocate(2048));  // past the cap
-    EXPECT_EQ(pool.stats().bypass_live_blocks, 50u);
+    const pool_stats during = pool.stats();
+    EXPECT_EQ(during.bypass_live_blocks, 50u);
+    EXPECT_EQ(during.upstream_bytes, during.live_bytes + during.cached_bytes + during.unused_bytes);
     for (void* p : bypassed) {
         EXPECT_TRUE(pool.owns(p));
         EXPECT_EQ(pool.usable_size(p), pool.block_size(2048));
@@ -182,6 +208,8 @@ TEST(PoolAddress, BypassBlocksAreToldApartByAddress) {
     const pool_stats s = pool.stats();
     EXPECT_EQ(s.bypass_live_blocks, 0u);
     EXPECT_EQ(s.live_bytes, 0u);
+    EXPECT_EQ(s.upstream_bytes, s.cached_bytes + s.unused_bytes)
+        << "the bypass chunks' idle blocks are unused bytes";
     EXPECT_EQ(upstream.mismatches(), 0u);
 }
 

@@ -49,7 +49,11 @@ TEST(SizeClasses, Alignment) {
         EXPECT_GE(k.align, alignof(std::max_align_t));
         EXPECT_EQ(k.size % k.align, 0u);
         if (k.size > max_multi_block_size) {
-            EXPECT_EQ(k.align, page_size) << "a page: every pooled size serves page-aligned I/O";
+            EXPECT_EQ(k.align, 16u) << "no padding asked of upstream";
+            const class_info& twin = classes[twin_of(c)];
+            EXPECT_EQ(twin.size, k.size);
+            EXPECT_EQ(twin.align, page_size) << "page-aligned I/O of every pooled size";
+            EXPECT_EQ(size_class_of(twin_of(c)), c);
             continue;
         }
         EXPECT_NE((k.size / k.align) % 2, 0u) << "largest power of two dividing the size";
@@ -98,20 +102,27 @@ TEST(SizeClasses, ClassForHonoursEveryAlignmentUpToTheNaturalOne) {
     for (std::size_t bytes = 1; bytes <= max_block_size; bytes = bytes * 5 / 4 + 1) {
         for (std::size_t align = 1; align <= max_block_size; align *= 2) {
             const unsigned c = class_for(bytes, align, largest);
+            // The size classes from the request's own up to the one chosen (or its twin's) are
+            // not aligned enough: the smallest suitable entry.
+            const unsigned up_to = c == no_class ? largest + 1 : size_class_of(c);
+            for (unsigned d = size_to_class(bytes); d < up_to; ++d)
+                EXPECT_LT(classes[d].align, align) << bytes << " " << align;
             if (c == no_class) {
-                // Only when no pooled class is both large enough and aligned enough.
-                for (unsigned d = size_to_class(bytes); d <= largest; ++d)
-                    EXPECT_LT(classes[d].align, align) << bytes << " " << align;
+                EXPECT_GT(align, page_size) << "a page's alignment is served at every size";
                 continue;
             }
             EXPECT_GE(classes[c].size, bytes);
             EXPECT_GE(classes[c].align, align);
-            for (unsigned d = size_to_class(bytes); d < c; ++d)
-                EXPECT_LT(classes[d].align, align) << "smallest suitable class";
+            if (c >= class_count) {
+                EXPECT_EQ(c, twin_of(size_class_of(c)));
+                EXPECT_GT(align, classes[size_class_of(c)].align) << "only when the class is not";
+            }
         }
     }
     EXPECT_EQ(class_for(max_block_size + 1, 16, largest), no_class);
     EXPECT_EQ(class_for(1000, 16, size_to_class(512)), no_class) << "above the largest class";
+    EXPECT_EQ(class_for(64 << 10, 4096, largest), twin_of(size_to_class(64 << 10)));
+    EXPECT_EQ(class_for(64 << 10, 16, largest), size_to_class(64 << 10));
 }
 
 }  // namespace

@@ -53,7 +53,9 @@ struct stall_event {
 struct pool_options {
     /// The largest request served from the size classes; larger requests (and alignments the
     /// classes cannot honour) go straight to upstream and are never cached. Normalized to the size
-    /// class at or below it, within [16 B, 1 MiB].
+    /// class at or below it, within [16 B, 1 MiB]. Each such request asks upstream for at least a
+    /// page (so that the pool knows it by the page it starts in), while the capacity counts its
+    /// size: below 4 KiB, upstream holds more than the capacity counts (`stats().unused_bytes`).
     std::size_t largest_pooled_block = std::size_t{1} << 20;
 
     /// Upper bound on idle memory kept by the pool (thread caches, central lists, free blocks in

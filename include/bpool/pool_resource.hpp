@@ -28,12 +28,14 @@ struct allocation_result {
 /// Requests above `largest_pooled_block`, or with an alignment no class up to it honours, go
 /// straight to upstream (still counted against the capacity) and are never cached. Blocks of the
 /// classes up to 16 KiB are aligned to the largest power of two that divides their size (a 4 KiB
-/// or 16 KiB block to its size, a 5 KiB block to 1 KiB), blocks of the classes from 20 KiB up to a
-/// page; a request is served by the smallest class that is large and aligned enough. So with the
-/// default `largest_pooled_block` a request of any size up to 1 MiB that needs up to 4 KiB
-/// alignment (a 64 KiB `O_DIRECT` buffer) is pooled and cached. Every block is aligned to at least
-/// `alignof(std::max_align_t)`. The pool knows every block by
-/// its address (`owns`, `usable_size`, `deallocate_unsized`).
+/// or 16 KiB block to its size, a 5 KiB block to 1 KiB); a request is served by the smallest class
+/// that is large and aligned enough. Blocks of the classes from 20 KiB up are aligned to
+/// `alignof(std::max_align_t)` (so that upstream pads none of them), and each of those classes
+/// has a twin whose blocks are page-aligned, which serves the requests that need more, up to
+/// 4 KiB. So with the default `largest_pooled_block` a request of any size up to 1 MiB that needs
+/// up to 4 KiB alignment (a 64 KiB `O_DIRECT` buffer) is pooled and cached. Every block is aligned
+/// to at least `alignof(std::max_align_t)`. The pool knows every block by its address (`owns`,
+/// `usable_size`, `deallocate_unsized`).
 ///
 /// Thread safety: every member may be called concurrently from any thread, except the destructor.
 /// A block may be deallocated by another thread than the one that allocated it. The destructor

@@ -360,11 +360,12 @@ struct freed_block {
 // taken where they are checked).
 int static_marker;
 
-constexpr std::size_t page = 4096;  // the most alignment a pooled block has
-// The alignment of a pooled block of `block` bytes: the largest power of two that divides it, up
-// to a page.
+constexpr std::size_t page = 4096;  // the most alignment a pooled block above 16 KiB has
+constexpr std::size_t multi_block_limit = 16 * 1024;  // blocks up to this are carved from chunks
+// The alignment of a pooled block of `block` bytes: up to 16 KiB the largest power of two that
+// divides it; above, 16 B (or a page, for a request that asks up to a page: the class's twin).
 HARNESS_ONLY std::size_t natural_alignment(std::size_t block) {
-    return std::min(block & (~block + 1), page);
+    return block <= multi_block_limit ? block & (~block + 1) : 16;
 }
 
 class harness {
@@ -632,13 +633,15 @@ class harness {
     }
 
     // Whether a request is pooled, as the documentation tells: up to largest_pooled_block, in a
-    // class whose blocks are aligned as asked (natural_alignment). A class size is its own
+    // class whose blocks are aligned as asked (natural_alignment), or above 16 KiB with up to a
+    // page's alignment. A class size is its own
     // block_size; a direct block, `bytes` rounded up to 16, is one only where that class does not
     // honour the alignment (else the request would be in it, or in a smaller class).
     [[nodiscard]] HARNESS_ONLY bool pooled(std::size_t bytes, std::size_t align,
                                            std::size_t block) const {
-        if (bytes > largest_ || align > page || block > largest_) return false;
-        return natural_alignment(block) >= align && pool_.block_size(block) == block;
+        if (bytes > largest_ || block > largest_ || pool_.block_size(block) != block) return false;
+        if (block > multi_block_limit) return align <= page;
+        return natural_alignment(block) >= align;
     }
 
     // What the pool says of the addresses of a live block of `block` bytes at p: its start is a
