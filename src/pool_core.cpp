@@ -486,26 +486,36 @@ void* pool_core::allocate_bypass(unsigned c, std::size_t size, std::size_t align
 // Deallocation
 // ---------------------------------------------------------------------------------------------
 
-void pool_core::deallocate(void* p) noexcept {
-    // The pagemap says what `p` is; anything it does not know is not this pool's.
+pool_core::located pool_core::locate(const void* p) const noexcept {
     const page_entry e = map_.find(p);
     switch (e.kind()) {
         case page_kind::chunk:
-        case page_kind::bypass_chunk: {
-            const unsigned c = e.cls();
-            if (!is_chunk_block_start(e, classes[c], p)) report_foreign(p);
-            if (e.kind() == page_kind::bypass_chunk) {
-                deallocate_bypass(c, p);
-            } else if (thread_cache* tc = cache_for_thread()) {
-                deallocate_cached(tc, c, p);
-            } else {
-                deallocate_uncached(c, p);
-            }
-            return;
-        }
+        case page_kind::bypass_chunk:
+            if (is_chunk_block_start(e, classes[e.cls()], p)) return {e.kind(), e.cls(), nullptr};
+            break;
         case page_kind::direct:
-            if (direct_block* b = direct_blocks::find(map_, p)) return deallocate_direct(b);
-            report_foreign(p);
+            if (direct_block* b = direct_blocks::find(map_, p)) return {e.kind(), 0, b};
+            break;
+        case page_kind::none:
+            break;
+    }
+    return {};
+}
+
+void pool_core::deallocate(void* p) noexcept {
+    // The pagemap says what `p` is; anything it does not know is not this pool's.
+    const located b = locate(p);
+    switch (b.kind) {
+        case page_kind::chunk:
+            if (thread_cache* tc = cache_for_thread())
+                deallocate_cached(tc, b.cls, p);
+            else
+                deallocate_uncached(b.cls, p);
+            return;
+        case page_kind::bypass_chunk:
+            return deallocate_bypass(b.cls, p);
+        case page_kind::direct:
+            return deallocate_direct(b.direct);
         case page_kind::none:
             break;
     }
@@ -708,10 +718,12 @@ void pool_core::checked_allocated(void* p, std::size_t bytes, std::size_t alignm
 void pool_core::checked_deallocating_unsized(void* p) noexcept {
     if (p == nullptr) return;
     live_record was;
-    if (checked_.remove(p, 0, 0, &was) == free_verdict::ok) return;
+    if (checked_.remove(p, 0, 0, &was) != free_verdict::ok) report_not_live(p);
+}
+
+void pool_core::report_not_live(const void* p) const noexcept {
     if (owns(p))
-        fatalf(__FILE__, __LINE__, "deallocate_unsized(%p): double free (the block is not live)",
-               p);
+        fatalf(__FILE__, __LINE__, "deallocate(%p): double free (the block is not live)", p);
     report_foreign(p);
 }
 
@@ -736,24 +748,17 @@ void pool_core::checked_deallocating(void* p, std::size_t bytes, std::size_t ali
         case free_verdict::not_live:
             break;
     }
-    if (owns(p)) {
-        fatalf(__FILE__, __LINE__, "deallocate(%p, %zu, %zu): double free (the block is not live)",
-               p, bytes, alignment);
-    }
-    report_foreign(p);
+    report_not_live(p);
 }
 
 std::size_t pool_core::usable_size(const void* p) const noexcept {
-    const page_entry e = map_.find(p);
-    switch (e.kind()) {
+    const located b = locate(p);
+    switch (b.kind) {
         case page_kind::chunk:
-        case page_kind::bypass_chunk: {
-            const class_info& k = classes[e.cls()];
-            return is_chunk_block_start(e, k, p) ? k.size : 0;
-        }
+        case page_kind::bypass_chunk:
+            return classes[b.cls].size;
         case page_kind::direct:
-            if (const direct_block* b = direct_blocks::find(map_, p)) return b->size;
-            return 0;
+            return b.direct->size;
         case page_kind::none:
             break;
     }

@@ -187,10 +187,20 @@ class pool_core final : public reclaimer {
                      outcome* result, std::chrono::nanoseconds* waited);
     outcome acquire_exact(amount need, std::size_t bytes, request_mode& mode,
                           std::chrono::nanoseconds* waited);
+    /// What the pagemap says starts at `p`: a block of table entry `cls` (pooled or bypass), a
+    /// direct block, or nothing (kind none: no block of this pool starts at `p`).
+    struct located {
+        page_kind kind = page_kind::none;
+        unsigned cls = 0;
+        direct_block* direct = nullptr;
+    };
+    [[nodiscard]] located locate(const void* p) const noexcept;
     void deallocate_direct(direct_block* b) noexcept;
     void deallocate_bypass(unsigned c, void* p) noexcept;
     /// Stops the program: `p` is no block of this pool (the message says what the pagemap knows).
     [[noreturn]] void report_foreign(const void* p) const noexcept;
+    /// Checked build: a free of `p`, which is not live: a double free, or not this pool's.
+    [[noreturn]] void report_not_live(const void* p) const noexcept;
     void deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcept;
     void deallocate_uncached(unsigned c, void* p) noexcept;
 

@@ -1,7 +1,6 @@
 // A small open-addressing hash map from addresses to values: linear probing, backward-shift
-// deletion (no tombstones), power-of-two table kept at most 50 % full. Used for the chunk index of
-// a size class, the registry of blocks served straight from upstream and the checked build's
-// registry of live blocks. Not thread-safe: each user guards its map with its own lock.
+// deletion (no tombstones), power-of-two table kept at most 50 % full. The checked build's registry
+// of live blocks. Not thread-safe: its user guards it with its own lock.
 #pragma once
 
 #include <cstddef>
@@ -35,22 +34,12 @@ class ptr_map {
         }
     }
 
-    /// Makes sure that the next insert of a new key cannot throw. Throws std::bad_alloc (the map is
-    /// then unchanged).
-    void reserve_one() { reserve(1); }
-
-    /// Makes sure that the next `more` inserts of new keys cannot throw. Throws std::bad_alloc
-    /// (the map is then unchanged).
-    void reserve(std::size_t more) {
-        while ((size_ + more) * 2 > capacity())
-            grow();
-    }
-
     /// Inserts or overwrites the entry for `key` (never null). Throws std::bad_alloc when the table
     /// must grow and cannot; the map is then unchanged.
     void insert(const void* key, const V& value) {
         BPOOL_ASSERT(key != nullptr);
-        reserve_one();
+        while ((size_ + 1) * 2 > capacity())
+            grow();
         const auto k = reinterpret_cast<std::uintptr_t>(key);
         std::size_t i = home(k);
         while (slots_[i].key != 0 && slots_[i].key != k)
