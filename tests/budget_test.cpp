@@ -1,6 +1,6 @@
 // Layer 5: the budget, driven directly: exact limits, leases that shrink near the cap, FIFO
 // grants, backoff steps, pacing, wait statistics.
-#include "budget.hpp"
+#include "budget/budget.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -16,7 +16,10 @@ namespace {
 using namespace std::chrono_literals;
 
 struct no_reclaim final : reclaimer {
-    void reclaim(bool /*force*/) noexcept override { ++calls; }
+    amount reclaim_for(amount /*missing*/) noexcept override {
+        ++calls;
+        return {};
+    }
     std::atomic<int> calls{0};
 };
 
@@ -144,22 +147,23 @@ TEST(Budget, WaitersAreGrantedInArrivalOrder) {
 }
 
 // Follows a wait step by step: every step of a wait begins with a reclaim, which records the
-// pool-wide backoff interval in force (in microseconds) and whether it was forced; at step
+// pool-wide backoff interval in force (in microseconds) and what the waiter lacks; at step
 // `release_at` it gives one byte back, which grants the wait. Counted in steps, not in time, so the
 // wait takes exactly that many steps however slow the machine is.
 struct stepping_reclaimer final : reclaimer {
     stepping_reclaimer(budget& watched, std::size_t step) : b(watched), release_at(step) {}
-    void reclaim(bool force) noexcept override {
+    amount reclaim_for(amount missing) noexcept override {
         pool_stats s;
         b.fill_stats(s);  // the reclaimer is called without budget locks
         intervals_us.push_back(s.backoff_interval / 1us);
-        forced.push_back(force);
+        missing_bytes.push_back(missing.bytes);
         if (intervals_us.size() == release_at) b.give({1, 0});
+        return {};
     }
     budget& b;
     const std::size_t release_at;
     std::vector<std::int64_t> intervals_us;
-    std::vector<bool> forced;
+    std::vector<std::int64_t> missing_bytes;
 };
 
 TEST(Budget, BackoffGrowsAndResetsWhenUnderTheCap) {
@@ -178,8 +182,8 @@ TEST(Budget, BackoffGrowsAndResetsWhenUnderTheCap) {
     EXPECT_EQ(b.acquire({1, 0}, 1, waiting_for(60s), r, &waited), outcome::granted)
         << "the byte given back at the sixth step";
     EXPECT_EQ(r.intervals_us, (std::vector<std::int64_t>{100, 200, 400, 800, 1600, 1600}));
-    EXPECT_EQ(r.forced, (std::vector<bool>{true, false, false, false, false, false}))
-        << "only the first step quiesces every cache";
+    EXPECT_EQ(r.missing_bytes, (std::vector<std::int64_t>(6, 1)))
+        << "each step asks the caches for exactly what the waiter lacks: no forced quiesce";
     EXPECT_GE(waited, 100us + 200us + 400us + 800us + 1600us) << "each step slept its interval";
     pool_stats s;
     b.fill_stats(s);

@@ -1,6 +1,6 @@
 // Layer 2: the page heap, driven directly with a counting upstream that also records the ranges it
 // handed out. The runs' memory is never touched (under ASan the heap keeps it poisoned).
-#include "page_heap.hpp"
+#include "pages/page_heap.hpp"
 
 #include <algorithm>
 #include <bit>

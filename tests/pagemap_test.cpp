@@ -1,6 +1,6 @@
 // Layer 2: the pagemap, driven directly. Most addresses here are integers cast to pointers: the map
 // indexes its tables by them and never dereferences them.
-#include "pagemap.hpp"
+#include "pages/pagemap.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 #include <gtest/gtest.h>
 
-#include "meta.hpp"
+#include "meta/meta.hpp"
 
 namespace bpool::detail {
 namespace {

@@ -1,6 +1,6 @@
 // Layer 1: the size-class table. Every request size up to 1 MiB maps to a class that holds it,
 // wastes little, and is aligned as promised.
-#include "size_classes.hpp"
+#include "classes/size_classes.hpp"
 
 #include <bit>
 #include <cstddef>

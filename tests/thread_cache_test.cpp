@@ -1,6 +1,6 @@
 // Layer 4: thread caches. Thread exit, many pools per thread, pools destroyed while the threads
 // that used them live on, stale TLS slots, cross-thread frees, and quiescing under load.
-#include "thread_cache.hpp"
+#include "cache/thread_cache.hpp"
 
 #include <atomic>
 #include <barrier>
@@ -216,9 +216,9 @@ TEST(ThreadCache, ABinWalkedAtRandomStaysSmall) {
 std::int64_t own_reservation() {
     const detail::thread_slots& t = detail::tls_slots;
     for (const detail::tls_slot& s : t.fixed)
-        if (s.cache != nullptr) return s.cache->reserved_;
+        if (s.cache != nullptr) return s.cache->reserved();
     for (std::uint32_t i = 0; i < t.extra_size; ++i)
-        if (t.extra[i].cache != nullptr) return t.extra[i].cache->reserved_;
+        if (t.extra[i].cache != nullptr) return t.extra[i].cache->reserved();
     return -1;
 }
 
@@ -238,34 +238,63 @@ void bulk_rounds(pool_resource& pool, int rounds, std::size_t n) {
 }
 
 TEST(ThreadCache, ThreadsShareTheAllowance) {
+    // The allowance follows demand: a thread alone may take most of it; once a second thread
+    // wants room, a rebalance holds the first to an equal share at most (or takes all its room
+    // back, if it went idle), so the newcomer gets a real share although the first may never
+    // leave its fast path.
     constexpr std::int64_t allowance = 512 << 10;
     pool_resource pool({.max_cached_bytes = 2 * allowance});
-    std::latch first_alone(1), second_arrived(1), done(2);
-    std::int64_t alone = 0, first = 0, second = 0;
+    std::latch first_alone(1);
+    std::int64_t alone = 0, most = 0;
     std::thread a([&] {
         bulk_rounds(pool, 10, 4000);
         alone = own_reservation();
         first_alone.count_down();
-        second_arrived.wait();
-        bulk_rounds(pool, 10, 4000);  // now above its share: gives room back as it goes
-        first = own_reservation();
-        done.arrive_and_wait();
+        bulk_rounds(pool, 10, 4000);
     });
     std::thread b([&] {
         first_alone.wait();
-        pool.deallocate(pool.allocate(48), 48);
-        second_arrived.count_down();
-        bulk_rounds(pool, 20, 4000);
-        second = own_reservation();
-        done.arrive_and_wait();
+        for (int round = 0; round < 20; ++round) {
+            bulk_rounds(pool, 1, 4000);
+            most = std::max(most, own_reservation());
+        }
     });
     a.join();
     b.join();
     EXPECT_GT(alone, allowance / 2) << "alone, a thread may take more than half";
     EXPECT_LE(alone, allowance);
-    EXPECT_LE(first, allowance / 2) << "with two threads, at most an equal share each";
-    EXPECT_LE(second, allowance / 2);
-    EXPECT_GE(second, allowance / 4) << "the newcomer got a real share";
+    EXPECT_GE(most, allowance / 4) << "the newcomer got a real share";
+    EXPECT_LE(most, allowance);
+}
+
+TEST(ThreadCache, IdleThreadsGiveTheirRoomBackWithoutRunning) {
+    // A thread fills its cache, then blocks: a busy thread that finds no room takes the idle
+    // one's back (its bins emptied into the central lists) without the idle thread running.
+    constexpr std::int64_t allowance = 512 << 10;
+    pool_resource pool({.max_cached_bytes = 2 * allowance});
+    std::latch filled(1), busy_done(1);
+    std::int64_t idle_before = 0, idle_after = 0, busy = 0;
+    std::thread idle([&] {
+        bulk_rounds(pool, 10, 4000);
+        idle_before = own_reservation();
+        filled.count_down();
+        busy_done.wait();  // blocked: no operation on the pool meanwhile
+        idle_after = own_reservation();
+    });
+    std::thread worker([&] {
+        filled.wait();
+        bulk_rounds(pool, 20, 4000);
+        busy = own_reservation();
+        busy_done.count_down();
+    });
+    idle.join();
+    worker.join();
+    EXPECT_GT(idle_before, allowance / 2);
+    EXPECT_EQ(idle_after, 0) << "the idle thread's room went back while it slept";
+    EXPECT_GT(busy, allowance / 2) << "the busy thread got it";
+    const pool_stats s = pool.stats();
+    EXPECT_GE(s.quiesces, 1u) << "taking an idle cache's room back quiesces it";
+    EXPECT_LE(s.quiesces, 4u) << "a few rebalances, not one per operation";
 }
 
 TEST(ThreadCache, IdleMemoryOfAllThreadsStaysUnderMaxCachedBytes) {
@@ -298,8 +327,11 @@ TEST(ThreadCache, IdleMemoryOfAllThreadsStaysUnderMaxCachedBytes) {
     const pool_stats s = pool.stats();
     EXPECT_EQ(s.live_bytes, 0u);
     EXPECT_LE(s.thread_cached_bytes, bound / 2) << "the thread caches' share";
-    EXPECT_LE(s.cached_bytes, bound + 3 * (64u << 10)) << "caches and central lists together";
-    EXPECT_LE(upstream.live_bytes(), bound + 3 * (64u << 10) + s.unused_bytes);
+    // The slack: a partly carved chunk per class, and a batch (at most 8 KiB) per thread whose
+    // flush raced another's past the bound (each decides on the idle bytes it read).
+    const std::size_t slack = 3 * (64u << 10) + threads * (8u << 10);
+    EXPECT_LE(s.cached_bytes, bound + slack) << "caches and central lists together";
+    EXPECT_LE(upstream.live_bytes(), bound + slack + s.unused_bytes);
     // Chunk tails, and the free pages of upstream allocations that small chunks share and that
     // the idle blocks keep (none of those holds more than 64 KiB).
     EXPECT_LE(s.unused_bytes, 16 * (64u << 10));

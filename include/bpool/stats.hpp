@@ -59,6 +59,17 @@ struct pool_stats {
     std::uint64_t deallocations = 0;        ///< Deallocations since construction.
     std::vector<size_class_stats> classes;  ///< Per size class, smallest first (pooled only).
 
+    // Thread caches.
+    std::size_t thread_caches = 0;  ///< Threads that have a cache for this pool now.
+    /// Times the pool stopped its threads' fast paths to reach into their caches (trim,
+    /// capacity changes, credit stranded in idle caches that a request at the cap needs, room
+    /// taken back from idle caches), each a process-wide memory barrier (README, "Thread caches").
+    std::uint64_t quiesces = 0;
+    /// True where the process-wide barrier is not available (no `membarrier`: seccomp filters,
+    /// gVisor, valgrind, non-Linux, or `BPOOL_MEMBARRIER=0`): every fast path then pays a full
+    /// memory fence instead (README, "Thread caches").
+    bool fenced_fast_path = false;
+
     // Capacity in force.
     std::size_t capacity = 0;         ///< 0: unlimited.
     std::size_t max_live_blocks = 0;  ///< 0: unlimited.

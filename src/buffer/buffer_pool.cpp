@@ -1,0 +1,190 @@
+// Layer 8: bpool::buffer_pool and its core. Memory is the resource's business (its capacity, its
+// caches); the pool adds the count of buffers checked out and the cap on it, kept in a budget.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include <bpool/buffer_pool.hpp>
+#include <bpool/pool_resource.hpp>
+
+#include "base/check.hpp"
+#include "base/track.hpp"
+#include "buffer/buffer_pool_core.hpp"
+#include "pool/options.hpp"
+
+namespace bpool {
+
+namespace detail {
+
+namespace {
+
+// The options of the live-slot budget: blocks only, with the pool's policy and backoff.
+pool_options slot_options_of(const buffer_pool_options& o) {
+    pool_options p;
+    p.max_live_blocks = o.max_live;
+    p.on_exhaustion = o.on_exhaustion;
+    p.backoff = o.backoff;
+    return normalize(p);
+}
+
+}  // namespace
+
+buffer_pool_core::buffer_pool_core(std::unique_ptr<pool_resource> owned, pool_resource& resource,
+                                   const buffer_pool_options& options)
+    : owned_(std::move(owned)),
+      resource_(resource),
+      options_(options),
+      slot_options_(slot_options_of(options)),
+      slots_(flags_, slot_options_) {
+    const std::size_t largest = resource_.options().largest_pooled_block;
+    if (owned_ == nullptr && options_.max_pooled_size < largest) {
+        throw std::invalid_argument(
+            "bpool::buffer_pool: max_pooled_size is below the borrowed resource's "
+            "largest_pooled_block, so the resource would keep blocks the pool must drop; raise "
+            "max_pooled_size or give the resource a smaller largest_pooled_block");
+    }
+    // A pool_resource keeps idle exactly the blocks up to largest_pooled_block and frees larger
+    // ones to upstream at once: that is the size above which storage is not pooled.
+    options_.max_pooled_size = largest;
+    options_.backoff = slot_options_.backoff;
+    slots_.set_limits(0, options_.max_live);
+    list_fork_client(this);
+}
+
+buffer_pool_core::~buffer_pool_core() {
+    unlist_fork_client(this);
+    if constexpr (track::checked) {
+        const std::size_t n = live();
+        if (n != 0) {
+            fatalf(__FILE__, __LINE__,
+                   "buffer_pool destroyed while %zu buffer(s) are still checked out: a buffer "
+                   "must not outlive its pool (destroy or put back every buffer first)",
+                   n);
+        }
+    }
+}
+
+buffer_pool_core::checkout buffer_pool_core::check_out() {
+    // The wait is bounded by a year so that a huge max_elapsed cannot overflow the deadline.
+    const std::chrono::nanoseconds patience = std::min(
+        options_.backoff.max_elapsed, std::chrono::nanoseconds(std::chrono::hours(24 * 365)));
+    const steady::time_point now = steady::now();
+    wait_policy wp{options_.on_exhaustion, now + patience, now};
+    scope_override(&wp.policy, &wp.deadline, false);
+    std::chrono::nanoseconds waited{0};
+    const outcome o = slots_.acquire({0, 1}, options_.default_capacity, wp, no_reclaim_, &waited);
+    switch (o) {
+        case outcome::granted:
+        case outcome::overcommitted:
+            live_.fetch_add(1, std::memory_order_relaxed);
+            return checkout::slot;
+        case outcome::bypass:
+            live_.fetch_add(1, std::memory_order_relaxed);
+            return checkout::bypass;
+        case outcome::refused:
+        case outcome::timed_out:
+            break;
+    }
+    // Capacity 0 in the exception: it is the live cap (in buffers) that was reached, not a number
+    // of bytes, and the message says so.
+    const bool timed_out = o == outcome::timed_out;
+    char message[176];
+    std::snprintf(message, sizeof message,
+                  "bpool: buffer_pool::get: no buffer could be checked out: the live-buffer cap "
+                  "(%zu buffers) was reached%s (waited %.3f ms)",
+                  max_live(), timed_out ? " and the wait timed out" : "",
+                  static_cast<double>(waited.count()) / 1e6);
+    throw capacity_exceeded(options_.default_capacity, waited, 0, timed_out, message);
+}
+
+void buffer_pool_core::check_in(bool slot) noexcept {
+    // Uncount first: live() then never shows more buffers than the cap lets through.
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    if (slot) slots_.give({0, 1});
+}
+
+}  // namespace detail
+
+namespace {
+
+std::unique_ptr<pool_resource> make_resource(std::size_t target_size, const buffer_pool_options& o,
+                                             std::pmr::memory_resource* upstream) {
+    if (upstream == nullptr) throw std::invalid_argument("bpool::buffer_pool: upstream is null");
+    pool_options p;
+    p.largest_pooled_block = o.max_pooled_size;
+    p.capacity = target_size;
+    p.on_exhaustion = o.on_exhaustion;
+    p.backoff = o.backoff;
+    return std::make_unique<pool_resource>(p, upstream);
+}
+
+}  // namespace
+
+buffer_pool::buffer_pool(std::size_t target_size, const buffer_pool_options& options,
+                         std::pmr::memory_resource* upstream) {
+    auto owned = make_resource(target_size, options, upstream);
+    pool_resource& r = *owned;
+    core_ = std::make_unique<detail::buffer_pool_core>(std::move(owned), r, options);
+}
+
+buffer_pool::buffer_pool(pool_resource& resource, const buffer_pool_options& options)
+    : core_(std::make_unique<detail::buffer_pool_core>(nullptr, resource, options)) {}
+
+buffer_pool::~buffer_pool() = default;
+
+pool_resource& buffer_pool::resource() const noexcept {
+    return core_->resource();
+}
+
+// options() is noexcept: it copies the options.
+static_assert(std::is_nothrow_copy_constructible_v<buffer_pool_options>);
+
+buffer_pool_options buffer_pool::options() const noexcept {
+    buffer_pool_options o = core_->options();
+    o.max_live = core_->max_live();
+    return o;
+}
+
+buffer buffer_pool::get() {
+    detail::buffer_pool_core& core = *core_;
+    buffer::binding b;
+    if (core.check_out() == detail::buffer_pool_core::checkout::slot) {
+        b = {&core.resource(), &core.resource(), &core, core.options().write_backoff, true};
+    } else {
+        // Bypass: outside the resource (and its capacity) altogether, so never cached either.
+        b = {core.resource().upstream_resource(), nullptr, &core, true, false};
+    }
+    buffer out(b);  // checked out from here on: if the reservation throws, out checks back in
+    const std::size_t reserve = core.options().default_capacity;
+    if (reserve > 0) out.grow(reserve, false, {}, true);  // get() follows the pool's policy
+    return out;
+}
+
+void buffer_pool::put(buffer&& b) noexcept {
+    if (b.bind_.resource == nullptr) return;  // empty: nothing to give back
+    if constexpr (detail::track::checked) {
+        if (b.bind_.home != core_.get()) {
+            detail::fatal(__FILE__, __LINE__,
+                          "buffer_pool::put: the buffer does not come from this pool (it is "
+                          "standalone or from another pool)");
+        }
+    }
+    const buffer gone(std::move(b));  // gives it back where it came from
+}
+
+std::size_t buffer_pool::live() const noexcept {
+    return core_->live();
+}
+
+void buffer_pool::set_max_live(std::size_t n) noexcept {
+    core_->set_max_live(n);
+}
+
+std::size_t buffer_pool::max_live() const noexcept {
+    return core_->max_live();
+}
+
+}  // namespace bpool

@@ -1,0 +1,367 @@
+// Layer 5: thread caches.
+//
+// ============================================================================================
+// The thread-cache protocol
+// ============================================================================================
+// Ownership. Each (thread, pool) pair that has allocated or deallocated has one thread_cache,
+// created by that thread on its first slow path and owned by it: it is reachable from the thread's
+// TLS slot for the pool's id, and listed in the pool's cache registry. Its bins (per-class free
+// lists) and its byte/block credit are touched only by the owner, except by a *quiescer* (below).
+// Blocks in a bin are idle: not live, not in any central list. Credit is capacity the cache has
+// leased from the pool's budget and not yet spent; live + all credit + granted-but-unspent is what
+// the budget calls committed, and committed <= capacity is how the cap stays exact.
+//
+// Fast path (owner only; no lock, no atomic read-modify-write): announce `in_op = 1` (relaxed
+// store), light barrier (compiler fence), read the pool's flags (acquire). If a flag that concerns
+// this operation is up, or the bin/credit cannot serve it, leave (`in_op = 0`, release) and take
+// the slow path. Otherwise pop/push one block, adjust credit and counters with plain loads and
+// stores, and leave. A deallocation finds the block's class in the pool's pagemap (two dependent
+// loads and a block-start test), not from its size: a pointer whose page holds no chunk of the
+// pool, or that is not a block start, takes the slow path, which tells direct and bypass blocks
+// from foreign pointers. Budget (as g++ 12 -O3 compiles it for x86-64, counted with callgrind on
+// an allocate/deallocate loop of 8 B-1 KiB blocks): about 85 instructions from entry to return for
+// do_allocate and 80 for do_deallocate, of which the pop or push itself is about 35 and the rest
+// the size and alignment checks or the pagemap, the size class and the TLS slot; four cache
+// lines (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root
+// and leaf entries); no call, no atomic read-modify-write. Keep it that way: anything else goes
+// to the slow path.
+//
+// Quiescing. A thread that must touch other threads' caches (trim, a capacity change, credit
+// stranded in idle caches that a request at the cap needs, room taken back from idle caches)
+// holds the registry lock (cache_registry), raises `flag_quiesce`, and issues a heavy barrier
+// (membarrier: a full fence on every running thread of the process). After it, any owner
+// operation either began before the barrier, and the quiescer sees its `in_op == 1` and waits for
+// it to end (acquire; the owner's release publishes its writes), or begins after it, and then sees
+// the flag and goes to the slow path, where it waits on the registry lock until the quiescer is
+// done. A quiescer waits only for the caches it touches: a preempted owner of another cache
+// delays nobody but the threads that enter a slow path meanwhile. Owners never take the registry
+// lock while `in_op == 1`, so the wait cannot deadlock. Because the barrier is process-wide, the
+// pool quiesces only where it must: a look at the caches (credit and operation counts, read with
+// relaxed loads, no barrier) decides whether a quiesce can help at all (stats().quiesces counts
+// them). Where membarrier is unavailable the light barrier is a full fence (barrier.hpp).
+//
+// No blocking inside an operation. The slow path drops `in_op` before anything that may block or
+// take long: capacity waits, pacing sleeps, and every call that may reach upstream or the OS. A
+// refill whose central list is empty takes the block's credit out of the cache (the request owns
+// it now, so a quiescer may take the cache's credit meanwhile, never the request's), leaves the
+// operation, takes blocks from a new chunk (made with no pool lock held), and re-enters to fill
+// the bin as far as its limit, which a quiescer may have lowered, allows. Chunks that a flush
+// empties are retired (out of their set, their pagemap entries cleared) and given back to the
+// page heap after the operation, with no lock held. So an upstream that blocks (another capped
+// pool, say) delays only the request that called it, never frees, trim or fork of this pool.
+//
+// Caps are enforced where credit is granted (budget, slow path): the fast path only spends credit
+// it already holds. While requests wait (`flag_pressure`) or usage is above the soft threshold
+// (`flag_pacing`) every allocation and deallocation takes the slow path: frees return their bytes
+// and the cache's whole credit to the budget at once, and their blocks to the central list, so a
+// waiter on another thread can use them immediately, even if the freeing thread then idles
+// forever. Credit stranded earlier in idle threads (or kept by a free that was already on its fast
+// path when the flag went up) is reclaimed by quiescing the caches that hold credit, once a look
+// shows that what they hold would let the queue up to a waiter fit; each step of a wait looks
+// again. Credit is spent in the operation that leased it: a request paced above the soft
+// threshold sleeps before it leases, so no credit granted to it can be reclaimed from under it
+// while it sleeps (the cache's older credit may be: it is checked again).
+//
+// Bin sizes (cache_allowance). Each bin's limit (the blocks it may hold) adapts to how its thread
+// uses the class, on the slow path only: at every refill or flush of the bin, the operations since
+// its previous one, weighed by block size (at most 4 KiB each), are smoothed; while they stay
+// under bin_grow_bytes the limit doubles (up to the class's cache_limit: max_bin_bytes of blocks,
+// or one large block), past bin_shrink_bytes it halves. A batch is half the limit, at most the
+// class's batch. So a thread that builds and tears down a 1000-node map soon keeps all its nodes
+// (its refills come every batch), while a class whose use only drifts around a level keeps a few
+// blocks (a bin walked at random empties or fills only about every (limit/2)^2 operations). Every
+// block a bin may hold is reserved from the pool's cache allowance (half of max_cached_bytes,
+// shared by all threads) before the limit grows, and given back when it shrinks, when the thread
+// exits and on trim(). The allowance follows demand: a cache whose bin finds no room (at most once
+// per 1024 of its operations) asks for a rebalance, which looks at every cache's operation count
+// (no barrier): caches whose count moved since the last look are active, the others idle. Active
+// caches share the allowance equally (a cache above its share halves each bin it refills or
+// flushes until it is back within it); the rebalance then quiesces only the caches that must give
+// room back: idle ones, which give all of it (their bins go to the central lists) without being
+// woken, and active ones far above their share, which a busy thread that never leaves its fast
+// path would otherwise keep. Registered threads that do nothing cost a busy one nothing. A bin
+// whose growth finds no room keeps its limit; a bin at limit 0 passes every block to the central
+// list. So the idle blocks of all thread caches together never exceed the allowance, and the fast
+// path still checks only its bin's limit.
+//
+// Thread exit. A thread_local hook walks the thread's slots: for each cache still listed in its
+// pool's registry (checked under the registry lock; the destructor unlists every cache of a pool
+// before it frees the pool's memory) the bins go to the central lists, the credit back to the
+// budget, the counters into the pool's retired totals, and the cache leaves the registry. Then the
+// cache is freed and its reference to the pool's core dropped. Operations after the hook ran (from
+// other thread_local destructors) use no cache: they go to the central lists directly.
+//
+// Fork. The prepare handler (pools.cpp) quiesces every cache of every pool as a quiescer does and
+// keeps the registry lock (and every other lock of the pool: central lists, page heap, direct
+// blocks, budget), so no cache is inside an operation at the fork; as no operation blocks inside
+// itself, this waits only for running fast and slow paths, never for an upstream call. In the
+// child, the caches of threads other than the forking one are unlisted and freed as at thread exit
+// (their bins to the central lists, their credit to the budget), and the forking thread's stay.
+//
+// Pool destruction. The destructor (no operation on this pool may run concurrently) unlists every
+// cache under the registry lock, then returns all chunks to upstream. Caches of other threads
+// keep only their reference to the core (which stays allocated, without memory from upstream,
+// until the last reference goes); their bins now dangle and are never read. A stale cache is
+// recognized by its TLS slot's generation, which no longer matches any live pool, and is freed
+// when its thread exits, or earlier when a new pool with the same id needs the slot.
+// ============================================================================================
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "base/amount.hpp"
+#include "base/block_list.hpp"
+#include "base/pool_flags.hpp"
+#include "base/track.hpp"
+#include "cache/barrier.hpp"
+#include "classes/size_classes.hpp"
+
+namespace bpool::detail {
+
+class thread_cache;
+
+/// What a thread cache belongs to (the pool's core): the thread-exit hook hands each cache back
+/// through it, so that this layer never names the pool.
+class cache_owner {
+  public:
+    /// The owner's thread gives `tc` up (thread exit, or a stale slot): flushes and unlists it if
+    /// it is still listed (the pool alive), frees it, and drops its reference to the owner.
+    virtual void detach(thread_cache* tc) noexcept = 0;
+
+  protected:
+    ~cache_owner() = default;
+};
+
+/// The (weighed) bytes a bin's smoothed refill/flush interval moves, below which its limit doubles
+/// and above which it halves (see "Bin sizes").
+inline constexpr std::uint64_t bin_grow_bytes = 32 << 10;
+inline constexpr std::uint64_t bin_shrink_bytes = 16 * bin_grow_bytes;
+/// The most one operation weighs in that count, whatever its block size.
+inline constexpr std::uint64_t bin_weight_cap = 4096;
+
+/// The slow path's record of one bin (owner only): operations at its last refill or flush, and the
+/// smoothed (weighed) bytes allocated and freed between two of them. It starts above
+/// bin_grow_bytes, so that a bin grows (and reserves room) only once its thread has shown that it
+/// reuses the class: a thread that allocates one 1 MiB block and keeps it reserves nothing.
+struct bin_tuning {
+    std::uint64_t mark = 0;
+    std::uint64_t moved = 2 * bin_grow_bytes;
+};
+
+/// One size class in a thread cache. The free list is owner-only; the counters are atomics only
+/// so that stats() may read them from another thread (the owner uses plain load + store). Both
+/// operation counters only grow (counting allocations on the pop costs the fast path one add, and
+/// buys per-class figures that a reader can never see wrap, and the bin tuning its op count); a
+/// reader adds them up per class over all caches (a block freed here may have been allocated by
+/// another thread) and clamps the difference at zero, as counters read at slightly different
+/// moments may briefly show more frees than allocations.
+struct bin {
+    void* head = nullptr;
+    std::atomic<std::uint32_t> count{0};
+    std::uint32_t limit = 0;
+    std::atomic<std::uint64_t> allocs{0};
+    std::atomic<std::uint64_t> frees{0};
+};
+static_assert(sizeof(bin) == 32);
+
+/// Blocks moved between a bin and the central list at once: half the bin's limit, at most the
+/// class's batch, at least one.
+[[nodiscard]] inline std::uint32_t transfer_batch(const bin& b, const class_info& k) noexcept {
+    return std::clamp<std::uint32_t>(b.limit / 2, 1, k.batch);
+}
+
+template <class T>
+BPOOL_INLINE void bump(std::atomic<T>& a, T delta,
+                       std::memory_order order = std::memory_order_relaxed) noexcept {
+    a.store(a.load(std::memory_order_relaxed) + delta, order);
+}
+
+class alignas(64) thread_cache {
+  public:
+    explicit thread_cache(cache_owner* owner) noexcept : owner_(owner) {}
+    thread_cache(const thread_cache&) = delete;
+    thread_cache& operator=(const thread_cache&) = delete;
+
+    /// Fast allocation of a block of class `c`; nullptr when the slow path must run.
+    BPOOL_INLINE void* try_pop(const std::atomic<std::uint32_t>& flags, unsigned c) noexcept {
+        if (!enter_fast(flags, slow_alloc_flags)) return nullptr;
+        bin& b = bins_[c];
+        void* p = b.head;
+        const std::int64_t size = classes[c].size;
+        const std::int64_t credit = bytes_credit_.load(std::memory_order_relaxed) - size;
+        const std::int64_t blocks = blocks_credit_.load(std::memory_order_relaxed) - 1;
+        if (BPOOL_UNLIKELY(p == nullptr) || BPOOL_UNLIKELY((credit | blocks) < 0)) {
+            leave();
+            return nullptr;
+        }
+        b.head = track::read_link(p);
+        bytes_credit_.store(credit, std::memory_order_relaxed);
+        blocks_credit_.store(blocks, std::memory_order_relaxed);
+        bump(b.allocs, std::uint64_t{1});
+        bump(b.count, std::uint32_t(-1), std::memory_order_release);
+        leave();
+        track::block_live(p, static_cast<std::size_t>(size));
+        return p;
+    }
+
+    /// Fast deallocation of block `p` of class `c`; false when the slow path must run.
+    BPOOL_INLINE bool try_push(const std::atomic<std::uint32_t>& flags, unsigned c,
+                               void* p) noexcept {
+        if (!enter_fast(flags, slow_free_flags)) return false;
+        bin& b = bins_[c];
+        const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+        const std::int64_t size = classes[c].size;
+        const std::int64_t credit = bytes_credit_.load(std::memory_order_relaxed) + size;
+        if (BPOOL_UNLIKELY(count >= b.limit) || BPOOL_UNLIKELY(credit > hold_limit_)) {
+            leave();
+            return false;
+        }
+        track::block_idle(p, static_cast<std::size_t>(size));
+        track::write_link(p, b.head);
+        b.head = p;
+        bytes_credit_.store(credit, std::memory_order_relaxed);
+        bump(blocks_credit_, std::int64_t{1});
+        bump(b.frees, std::uint64_t{1});
+        b.count.store(count + 1, std::memory_order_release);
+        leave();
+        return true;
+    }
+
+    // --- owner side of the handshake --------------------------------------------------------
+
+    /// Announces an operation; false (and not in an operation) if any of `mask` is raised.
+    BPOOL_INLINE bool enter_fast(const std::atomic<std::uint32_t>& flags,
+                                 std::uint32_t mask) noexcept {
+        in_op_.store(1, announce_order);
+        light_barrier();
+        if (BPOOL_LIKELY((flags.load(flags_order) & mask) == 0)) return true;
+        leave();
+        return false;
+    }
+
+    /// Ends an operation: publishes the owner's writes to a quiescer that waits for it.
+    BPOOL_INLINE void leave() noexcept { in_op_.store(0, std::memory_order_release); }
+
+    /// Quiescer side: waits until the owner is outside any operation.
+    void wait_idle() const noexcept;
+
+    // --- slow-path helpers (owner inside an operation, or a quiescer) -----------------------
+
+    bin& bin_of(unsigned c) noexcept { return bins_[c]; }
+    [[nodiscard]] const bin& bin_of(unsigned c) const noexcept { return bins_[c]; }
+    [[nodiscard]] amount credit() const noexcept {
+        return {bytes_credit_.load(std::memory_order_relaxed),
+                blocks_credit_.load(std::memory_order_relaxed)};
+    }
+    void set_credit(amount a) noexcept {
+        bytes_credit_.store(a.bytes, std::memory_order_relaxed);
+        blocks_credit_.store(a.blocks, std::memory_order_relaxed);
+    }
+    /// Pops the front block of bin `c` (not empty).
+    void* pop(unsigned c) noexcept;
+    /// Takes the first `n` blocks of bin `c` out of the cache (to the central list).
+    block_list take_front(unsigned c, std::uint32_t n) noexcept;
+    /// Puts `blocks` from the central list into bin `c`.
+    void fill(unsigned c, block_list blocks) noexcept;
+    /// Puts idle block `p` of class `c`, given back by a deallocation, into bin `c`.
+    void push_freed(unsigned c, void* p) noexcept;
+    /// Idle bytes in the bins (a reader's snapshot).
+    [[nodiscard]] std::size_t cached_bytes() const noexcept;
+    /// The slow path's record of bin `c` (owner, or a quiescer that resets it).
+    bin_tuning& tuning_of(unsigned c) noexcept { return tuning_[c]; }
+
+    /// Allocations plus deallocations over all bins (a reader's snapshot: only grows).
+    [[nodiscard]] std::uint64_t operations() const noexcept;
+
+    /// Credit above which a free takes the slow path to return the surplus.
+    [[nodiscard]] std::int64_t hold_limit() const noexcept { return hold_limit_; }
+    /// Sets it (owner inside an operation, or a quiescer, or before the cache is listed).
+    void set_hold_limit(std::int64_t limit) noexcept { hold_limit_ = limit; }
+
+    /// Bytes of the pool's cache allowance this cache reserves (a snapshot).
+    [[nodiscard]] std::int64_t reserved() const noexcept {
+        return reserved_.load(std::memory_order_relaxed);
+    }
+    /// Whether a bin found no room: the owner rebalances once its operation is over.
+    [[nodiscard]] bool wants_room() const noexcept { return wants_room_; }
+
+    /// The pool this cache belongs to.
+    [[nodiscard]] cache_owner* owner() const noexcept { return owner_; }
+
+  private:
+    friend class cache_registry;   // the registry's links
+    friend class cache_allowance;  // the reservation and the demand bookkeeping
+
+    // Hot: the first cache line holds everything the fast paths touch besides the bin.
+    std::atomic<std::uint32_t> in_op_{0};
+    std::atomic<std::int64_t> bytes_credit_{0};
+    std::atomic<std::int64_t> blocks_credit_{0};
+    std::int64_t hold_limit_ = 0;
+
+    bin bins_[table_size];
+    bin_tuning tuning_[table_size];
+
+    // --- the allowance (cache_allowance) ----------------------------------------------------
+    // Bytes of the pool's cache allowance reserved by this cache: the sum over its bins of
+    // limit x block size. Written by the owner (or a quiescer), read by a rebalance.
+    std::atomic<std::int64_t> reserved_{0};
+    // A bin found no room: the owner asks for a rebalance once its operation is over.
+    bool wants_room_ = false;
+    // operations() when the owner last asked for a rebalance (owner only).
+    std::uint64_t asked_at_ = 0;
+    // operations() at the last rebalance that looked at this cache, and whether it had not moved
+    // since the look before (registry lock).
+    std::uint64_t seen_ops_ = 0;
+    bool idle_ = false;
+
+    // --- registry (guarded by the pool's registry lock) --------------------------------------
+    cache_owner* const owner_;
+    thread_cache* prev_ = nullptr;
+    thread_cache* next_ = nullptr;
+    bool listed_ = false;
+};
+
+// --- TLS slots -----------------------------------------------------------------------------
+
+/// A thread's handle on one pool: the pool instance's generation (never 0, never reused) and the
+/// thread's cache for it.
+struct tls_slot {
+    std::uint64_t gen = 0;
+    thread_cache* cache = nullptr;
+};
+
+inline constexpr std::uint32_t fixed_slots = 16;
+
+/// Per-thread state, trivially constructible so that the fast path reads it with no TLS guard.
+struct thread_slots {
+    tls_slot fixed[fixed_slots];
+    tls_slot* extra = nullptr;  // slots for ids >= fixed_slots
+    std::uint32_t extra_size = 0;
+    bool hooked = false;   // the exit hook is installed
+    bool exiting = false;  // the exit hook ran: no more caches for this thread
+};
+
+extern constinit thread_local thread_slots tls_slots __attribute__((tls_model("initial-exec")));
+
+/// Returns this thread's cache for pool instance (id, gen), or nullptr.
+BPOOL_INLINE thread_cache* find_cache(std::uint32_t id, std::uint64_t gen) noexcept {
+    thread_slots& t = tls_slots;
+    const tls_slot* s;
+    if (BPOOL_LIKELY(id < fixed_slots)) {
+        s = &t.fixed[id];
+    } else if (id - fixed_slots < t.extra_size) {
+        s = &t.extra[id - fixed_slots];
+    } else {
+        return nullptr;
+    }
+    return s->gen == gen ? s->cache : nullptr;
+}
+
+/// Returns this thread's slot for `id`, growing the table if needed; nullptr if the thread is
+/// exiting or memory is short. Installs the thread-exit hook on first use.
+tls_slot* slot_for(std::uint32_t id) noexcept;
+
+}  // namespace bpool::detail

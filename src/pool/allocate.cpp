@@ -1,0 +1,158 @@
+// The core's allocation paths: the slow path of a cached class, the uncached one (no thread cache:
+// an exiting thread, or metadata short), blocks above the classes, and the bypass policy.
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+
+#include "pool/options.hpp"
+#include "pool/pool_core.hpp"
+
+namespace bpool::detail {
+
+template <class F>
+decltype(auto) pool_core::bounded(request_mode& mode, F&& f) {
+    const wait_policy wp = policy_for(mode);
+    if (wp.policy == exhaustion::fail) {
+        const exhaustion_scope scope(exhaustion::fail, wp.deadline);
+        return f();
+    }
+    const exhaustion_scope scope(wp.deadline);
+    return f();
+}
+
+void* pool_core::allocate(std::size_t bytes, std::size_t alignment, request_mode mode) {
+    if (!is_power_of_two(alignment)) {
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw std::invalid_argument("bpool: alignment is not a power of two");
+    }
+    const unsigned c = class_of(bytes, alignment);
+    if (c == no_class) return allocate_direct(bytes, alignment, mode);
+    if (thread_cache* tc = cache_for_thread()) return allocate_cached(tc, c, bytes, mode);
+    return allocate_uncached(c, bytes, mode);
+}
+
+void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes,
+                                 request_mode& mode) {
+    const class_info& k = classes[c];
+    registry_.enter(tc);
+    outcome result = outcome::granted;
+    std::chrono::nanoseconds waited{0};
+    if (!take_credit(tc, amount_of(k), bytes, mode, &result, &waited)) {
+        tc->leave();
+        if (result == outcome::bypass) return allocate_bypass(c, k.size, k.align, mode);
+        return refused(mode, result, bytes, waited);
+    }
+    retired_chunks retired;
+    if (tc->bin_of(c).head == nullptr) {
+        allowance_.tune(*tc, c, *this, retired);
+        const std::uint32_t n = transfer_batch(tc->bin_of(c), k);
+        block_list got = central_[c].try_take(k, n, map_, totals_);
+        if (got.empty()) return refill_from_pages(tc, c, n, mode, retired);
+        tc->fill(c, got);
+    }
+    void* p = tc->pop(c);
+    tc->set_credit(tc->credit() - amount_of(k));
+    tc->leave();
+    finish(tc, retired);
+    track::block_live(p, k.size);
+    return p;
+}
+
+void* pool_core::refill_from_pages(thread_cache* tc, unsigned c, std::uint32_t n,
+                                   request_mode& mode, retired_chunks& retired) {
+    // A new chunk means the page heap, and maybe upstream, which may be slow or wait (another
+    // capped pool): not inside the operation, where a quiescer (trim, a reclaim, fork) would wait
+    // for it. The block's credit leaves the cache with the request, so that a quiescer can take
+    // the cache's credit meanwhile, but not this request's.
+    const class_info& k = classes[c];
+    tc->set_credit(tc->credit() - amount_of(k));
+    tc->leave();
+    release(retired);
+    block_list got;
+    try {
+        got = bounded(mode, [&] { return central_[c].take(k, n, pages(), totals_); });
+    } catch (...) {
+        budget_.give(amount_of(k));
+        return failed(mode);
+    }
+    void* p = got.pop();
+    registry_.enter(tc);
+    // The rest fills the bin, as far as its limit allows: a quiescer may have lowered it.
+    bin& b = tc->bin_of(c);
+    const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+    const std::uint32_t room = b.limit > count ? b.limit - count : 0;
+    if (got.count > room) put_blocks(c, got.take_front(got.count - room), retired);
+    tc->fill(c, got);
+    bump(b.allocs, std::uint64_t{1});
+    tc->leave();
+    finish(tc, retired);
+    track::block_live(p, k.size);
+    return p;
+}
+
+void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode& mode) {
+    const class_info& k = classes[c];
+    std::chrono::nanoseconds waited{0};
+    const outcome o = acquire_exact(amount_of(k), bytes, mode, &waited);
+    if (o == outcome::bypass) return allocate_bypass(c, k.size, k.align, mode);
+    if (o != outcome::granted && o != outcome::overcommitted)
+        return refused(mode, o, bytes, waited);
+    block_list got;
+    try {
+        got = bounded(mode, [&] { return central_[c].take(k, 1, pages(), totals_); });
+    } catch (...) {
+        budget_.give(amount_of(k));
+        return failed(mode);
+    }
+    void* p = got.pop();
+    retired_allocs_[c].fetch_add(1, std::memory_order_relaxed);
+    track::block_live(p, k.size);
+    return p;
+}
+
+void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, request_mode& mode) {
+    const std::size_t size = direct_size(bytes);
+    if (size == 0 || size > static_cast<std::size_t>(budget::unlimited)) {
+        if (mode.what == request_mode::no_wait) return nullptr;
+        throw std::bad_alloc();
+    }
+    const amount need{static_cast<std::int64_t>(size), 1};
+    // Credit as for a pooled block: from this thread's cache when it has one (which hands its own
+    // unspent credit back before queueing at the cap), else straight from the budget. Either way
+    // the request holds it outside any operation while upstream serves the block.
+    std::chrono::nanoseconds waited{0};
+    outcome o = outcome::granted;
+    if (thread_cache* tc = cache_for_thread()) {
+        registry_.enter(tc);
+        if (take_credit(tc, need, bytes, mode, &o, &waited)) tc->set_credit(tc->credit() - need);
+        tc->leave();
+    } else {
+        o = acquire_exact(need, bytes, mode, &waited);
+    }
+    // Every block is aligned to at least max_align_t, whatever upstream gives for less.
+    alignment = std::max(alignment, alignof(std::max_align_t));
+    if (o == outcome::bypass) return allocate_bypass(no_class, size, alignment, mode);
+    if (o != outcome::granted && o != outcome::overcommitted)
+        return refused(mode, o, bytes, waited);
+    try {
+        return bounded(mode,
+                       [&] { return direct_.allocate(upstream_, map_, size, alignment, false); });
+    } catch (...) {
+        budget_.give(need);
+        return failed(mode);
+    }
+}
+
+void* pool_core::allocate_bypass(unsigned c, std::size_t size, std::size_t alignment,
+                                 request_mode& mode) {
+    if (c == no_class)
+        return bounded(mode,
+                       [&] { return direct_.allocate(upstream_, map_, size, alignment, true); });
+    const class_info& k = classes[c];
+    void* p = bounded(mode, [&] { return central_[c].take_bypass(k, pages(), totals_); });
+    direct_.count_bypass(k.size, +1);
+    track::block_live(p, k.size);
+    return p;
+}
+
+}  // namespace bpool::detail

@@ -1,0 +1,185 @@
+// The core's life, its thread caches and its central lists (see pool_core.hpp for the other
+// files).
+#include "pool/pool_core.hpp"
+
+#include <algorithm>
+#include <new>
+
+#include "meta/meta.hpp"
+
+namespace bpool::detail {
+
+namespace {
+
+// Blocks a central list keeps before giving the rest back to chunks (or upstream); either way
+// the pool's idle bytes stay under max_cached_bytes (put_blocks). A multi-block class keeps a few
+// batches: the rest refills its chunks, which then go back whole. A single-block class is bounded
+// by max_cached_bytes alone: giving its blocks straight back to upstream only to take them again
+// made a capped burst churn malloc (docs/decisions.md, "single-block classes in the central
+// list").
+constexpr std::uint32_t central_keep(const class_info& k) noexcept {
+    return k.chunk_blocks > 1 ? 4u * k.batch : UINT32_MAX;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Construction and destruction
+// ---------------------------------------------------------------------------------------------
+
+pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resource* upstream,
+                             const void* resource) {
+    init_heavy_barrier();
+    const pool_ident ident = acquire_pool_ident();
+    try {
+        void* memory = meta::allocate(sizeof(pool_core));
+        if (memory == nullptr) throw std::bad_alloc();
+        pool_core* core;
+        try {
+            core = ::new (memory) pool_core(options, upstream, ident.id, ident.gen, resource);
+        } catch (...) {
+            meta::deallocate(memory, sizeof(pool_core));
+            throw;
+        }
+        list_pool(core);
+        return core;
+    } catch (...) {
+        release_pool_ident(ident.id);
+        throw;
+    }
+}
+
+pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* upstream,
+                     std::uint32_t id, std::uint64_t gen, const void* resource)
+    : id_(id),
+      gen_(gen),
+      largest_size_(options.largest_pooled_block),
+      options_(options),
+      upstream_(upstream),
+      largest_class_(size_to_class(options.largest_pooled_block)),
+      budget_(flags_, options_),
+      resource_(resource),
+      allowance_(static_cast<std::int64_t>(options_.max_cached_bytes / 2)) {
+    map_.init();
+    budget_.set_limits(options.capacity, options.max_live_blocks);
+    budget_.set_live_reader(
+        [](const void* self) noexcept { return static_cast<const pool_core*>(self)->live_bytes(); },
+        this);
+}
+
+pool_core::~pool_core() = default;
+
+void pool_core::release_ref() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        this->~pool_core();
+        meta::deallocate(this, sizeof(pool_core));
+    }
+}
+
+void pool_core::shutdown() noexcept {
+    unlist_pool(this);
+    // Unlist every cache. Their owners still hold references and free them later; their bins
+    // point into chunks that are about to go and are never read again (see the protocol).
+    registry_.clear();
+    checked_.report_leaks();
+    for (unsigned c = 0; c < table_size; ++c)
+        central_[c].destroy();
+    heap_.destroy();
+    direct_.destroy(upstream_);
+    map_.destroy();
+    BPOOL_ASSERT(upstream_.held() == 0);
+    release_pool_ident(id_);
+    release_ref();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread caches: creation, exit, what their operations leave behind
+// ---------------------------------------------------------------------------------------------
+
+thread_cache* pool_core::cache_for_thread() noexcept {
+    if (thread_cache* tc = find_cache(id_, gen_)) return tc;
+    tls_slot* slot = slot_for(id_);
+    if (slot == nullptr) return nullptr;
+    if (slot->cache != nullptr) {  // left by a destroyed pool that had the same id
+        thread_cache* stale = std::exchange(slot->cache, nullptr);
+        slot->gen = 0;
+        stale->owner()->detach(stale);
+    }
+    void* memory = meta::allocate(sizeof(thread_cache));
+    if (memory == nullptr) return nullptr;
+    auto* tc = ::new (memory) thread_cache(this);
+    refs_.fetch_add(1, std::memory_order_relaxed);
+    // Under the registry lock: set_limits changes the lease size under it.
+    registry_.add(tc, [&](thread_cache& t) { refresh_limits(&t); });
+    slot->cache = tc;
+    slot->gen = gen_;
+    return tc;
+}
+
+amount pool_core::unlist(thread_cache* tc, retired_chunks& out) noexcept {
+    for (unsigned c = 0; c < table_size; ++c) {
+        const bin& b = tc->bin_of(c);
+        retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
+        retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
+    }
+    allowance_.release_bins(*tc, *this, out);
+    const amount credit = return_credit(tc, {});
+    registry_.remove_locked(tc);
+    return credit;
+}
+
+void pool_core::detach(thread_cache* tc) noexcept {
+    amount credit{};
+    retired_chunks retired;
+    {
+        std::lock_guard lock(registry_.mutex());
+        if (cache_registry::listed(tc)) credit = unlist(tc, retired);
+    }
+    if (!credit.zero()) budget_.give(credit);
+    release(retired);
+    meta::destroy(tc);
+    release_ref();
+}
+
+void pool_core::finish(thread_cache* tc, retired_chunks& retired) noexcept {
+    release(retired);
+    if (BPOOL_UNLIKELY(tc->wants_room())) {
+        allowance_.rebalance(*tc, registry_, *this, retired);
+        release(retired);
+    }
+}
+
+amount pool_core::reclaim_for(amount missing) noexcept {
+    amount total{};
+    std::lock_guard lock(registry_.mutex());
+    // A look first (no barrier): quiesce only if the caches hold enough to cover what is
+    // missing, and then only those that hold credit. The sum may be slightly stale; a quiesce
+    // that finds less merely refuses later, and a waiter looks again at its next step.
+    amount held{};
+    registry_.each([&](const thread_cache& tc) { held = held + clamped(tc.credit()); });
+    if (held.bytes < missing.bytes || held.blocks < missing.blocks || held.zero()) return {};
+    registry_.quiesce_locked(
+        [](const thread_cache& tc) {
+            const amount a = tc.credit();
+            return a.bytes > 0 || a.blocks > 0;
+        },
+        [&](thread_cache& tc) { total = total + return_credit(&tc, {}); });
+    return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The central lists
+// ---------------------------------------------------------------------------------------------
+
+void pool_core::put_blocks(unsigned c, block_list blocks, retired_chunks& out) noexcept {
+    const class_info& k = classes[c];
+    // Idle memory stays under max_cached_bytes: what the thread caches have reserved of their
+    // allowance counts against it too. (Bounding it by the live bytes as well cost busy classes
+    // their blocks while idle ones held the bound: docs/decisions.md.)
+    const auto reserved = static_cast<std::size_t>(allowance_.reserved());
+    const bool over =
+        totals_.idle_bytes.load(std::memory_order_relaxed) + reserved > options_.max_cached_bytes;
+    central_[c].put(k, blocks, over ? 0 : central_keep(k), map_, totals_, out);
+}
+
+}  // namespace bpool::detail
