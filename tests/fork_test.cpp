@@ -2,7 +2,10 @@
 // the parent handed it, and blocks the parent's other threads had cached), trim, read stats,
 // change the capacity and destroy a pool, and exits within a bound. Each child arms an alarm
 // against a hang (a lock or an announced operation inherited from a thread that does not exist in
-// the child); the parent checks that every child exited with 0.
+// the child); the parent checks that every child exited with 0. Forks also land while a refill of
+// a pool waits in its capped upstream pool (fork() must not wait for it), and while a
+// buffer_pool's get() waits at its live-buffer cap (issue 12); a watchdog turns a fork() that
+// hangs in the parent into a failure.
 //
 // The pool's upstream maps memory itself, and the churning threads allocate nothing but from the
 // pool: so that no thread of the parent is inside malloc when it forks. (Sanitizer runtimes of
@@ -11,10 +14,13 @@
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <latch>
 #include <memory_resource>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -22,10 +28,14 @@
 #include <unistd.h>
 #include <vector>
 
+#include <bpool/buffer_pool.hpp>
 #include <bpool/errors.hpp>
 #include <bpool/pool_resource.hpp>
 
 #include <gtest/gtest.h>
+
+#include "support/stacked.hpp"
+#include "support/watchdog.hpp"
 
 namespace bpool {
 namespace {
@@ -204,6 +214,40 @@ TEST(Fork, ChildrenOfStackedPoolsWhileThreadsChurn) {
     fork_while_churning(o, 200, true);
 }
 
+// A thread that runs `work`, then stays alive and idle (its caches as `work` left them) until the
+// object is destroyed. The constructor returns once `work` is done.
+class parked_thread {
+  public:
+    template <class F>
+    explicit parked_thread(F work)
+        : thread_([this, work] {
+              work();
+              std::unique_lock lock(mutex_);
+              worked_ = true;
+              cv_.notify_all();
+              cv_.wait(lock, [&] { return released_; });
+          }) {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return worked_; });
+    }
+    ~parked_thread() {
+        {
+            std::lock_guard lock(mutex_);
+            released_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    parked_thread(const parked_thread&) = delete;
+    parked_thread& operator=(const parked_thread&) = delete;
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool worked_ = false, released_ = false;
+    std::thread thread_;  // last: it starts once the members it uses exist
+};
+
 TEST(Fork, ChildGivesTheOtherThreadsBlocksBackThroughAnUpstreamPool) {
     // Another thread's bin holds blocks at the fork; in the child they go back to their chunk,
     // which empties, and the class's spare chunk goes back to the upstream: a pool that the
@@ -213,10 +257,7 @@ TEST(Fork, ChildGivesTheOtherThreadsBlocksBackThroughAnUpstreamPool) {
     pool_options o;
     o.max_cached_bytes = 16 << 10;  // bins of two 4 KiB blocks; freed blocks go back to chunks
     pool_resource above(o, &below);
-    std::mutex m;
-    std::condition_variable cv;
-    bool ready = false, done = false;
-    std::thread owner([&] {
+    const parked_thread owner([&] {
         void* blocks[16];  // two chunks of the 4 KiB class
         for (int round = 0; round < 50; ++round) {
             for (void*& p : blocks)
@@ -224,15 +265,7 @@ TEST(Fork, ChildGivesTheOtherThreadsBlocksBackThroughAnUpstreamPool) {
             for (void* p : blocks)
                 above.deallocate(p, 4096);
         }
-        std::unique_lock lock(m);
-        ready = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return done; });
     });
-    {
-        std::unique_lock lock(m);
-        cv.wait(lock, [&] { return ready; });
-    }
     ASSERT_GE(above.stats().thread_cached_bytes, 4096u) << "the other thread's bin holds blocks";
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -244,12 +277,6 @@ TEST(Fork, ChildGivesTheOtherThreadsBlocksBackThroughAnUpstreamPool) {
     }
     const int status = wait_child(pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
-    {
-        std::lock_guard lock(m);
-        done = true;
-    }
-    cv.notify_all();
-    owner.join();
 }
 
 TEST(Fork, ChildCanUseEveryOperationOfAnIdlePool) {
@@ -268,6 +295,239 @@ TEST(Fork, ChildCanUseEveryOperationOfAnIdlePool) {
     const int status = wait_child(pid);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     pool.deallocate(kept, 64);
+}
+
+// --- issue 12: forks while a thread waits in a capped upstream, or at a buffer_pool's cap ------
+
+using test::background_allocation;
+using test::big_block;
+using test::describe;
+using state = background_allocation::state;
+
+// Ends the child with `code` after writing `message` to stderr, without stdio (whose lock the
+// child may have inherited held).
+[[noreturn]] void child_exit(int code, const char* message) {
+    if (message != nullptr) (void)!write(STDERR_FILENO, message, std::strlen(message));
+    std::_Exit(code);
+}
+
+// The child of ChildOfStackedPoolsWhileARefillWaitsInTheCappedUpstream: A (over B) and B full of
+// the parent's blocks, a refill of A and a request of B waiting in B at the fork, another thread's
+// bins holding blocks of A. Everything must be served at once (a `fail` scope: any wait is a bug),
+// and both pools must be destroyable.
+[[noreturn]] void child_of_waiting_stack(std::optional<pool_resource>& above,
+                                         std::optional<pool_resource>& below,
+                                         pool_resource& churned, const std::vector<void*>& held,
+                                         const std::vector<void*>& others_live) {
+    alarm(test::child_alarm_seconds());
+    if (below->stats().waiters != 0) child_exit(10, "child: B still counts the parent's waiters\n");
+    {
+        // A and B are full: small requests may be refused (A's chunks come from B), never wait.
+        const exhaustion_scope fail_fast(exhaustion::fail);
+        for (std::size_t n : {64, 1024, 5000}) {
+            try {
+                above->deallocate(above->allocate(n), n);
+            } catch (const capacity_exceeded&) {
+            }
+        }
+    }
+    // Blocks live in the parent's other threads, then the ones that filled B: freed here.
+    for (void* p : others_live)
+        above->deallocate(p, 1024);
+    for (void* p : held)
+        above->deallocate(p, big_block);
+    (void)above->trim();
+    if (above->stats().thread_cached_bytes != 0)
+        child_exit(12, "child: A's thread caches still hold blocks after trim\n");
+    if (above->live_bytes() != 0)
+        child_exit(13, "child: A counts blocks live after every block was freed\n");
+    {
+        const exhaustion_scope fail_fast(exhaustion::fail);
+        try {
+            // The class the waiting refill was filling, and the others the parent's threads used.
+            void* big = above->allocate(big_block);
+            for (std::size_t n : {16, 64, 200, 1024, 4096, 20000, 300000})
+                above->deallocate(above->allocate(n), n);
+            void* direct = below->allocate(big_block);  // what the parent's B waiter asked for
+            below->deallocate(direct, big_block);
+            above->deallocate(big, big_block);
+            below->set_capacity(below->capacity() / 2);
+            above->deallocate(above->allocate(64), 64);
+            below->set_capacity(0);
+            churned.deallocate(churned.allocate(300000), 300000);
+        } catch (const capacity_exceeded&) {
+            child_exit(11,
+                       "child: a request was refused although B had room: the parent's waiting "
+                       "refill or request still holds it\n");
+        }
+    }
+    above.reset();
+    if (below->live_bytes() != 0)
+        child_exit(14, "child: B counts blocks live once A, its only user, is destroyed\n");
+    below.reset();
+    std::_Exit(0);
+}
+
+// Reports how a child ended, with what its exit code means.
+void expect_child_ok(int status) {
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "child " << (WIFSIGNALED(status) ? "killed by signal " : "exited with ")
+        << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status))
+        << (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? " (its alarm: a hang)" : "")
+        << " (its message, if any, is on stderr)";
+}
+
+TEST(Fork, ChildOfStackedPoolsWhileARefillWaitsInTheCappedUpstream) {
+    test::watchdog dog("fork() while a refill of pool A waits in A's capped upstream B");
+    mmap_resource mapped;
+    std::optional<pool_resource> below(std::in_place, test::capped_below(), &mapped);
+    std::optional<pool_resource> above(std::in_place, test::patient_above(), &*below);
+    pool_resource churned(pool_options{}, &mapped);
+
+    // A thread of the parent whose bins hold blocks of A, and which holds some live.
+    std::vector<void*> others_live;
+    others_live.reserve(16);
+    const parked_thread cacher([&] {
+        void* nodes[100];
+        for (int round = 0; round < 10; ++round) {
+            for (void*& p : nodes)
+                p = above->allocate(64);
+            for (void* p : nodes)
+                above->deallocate(p, 64);
+        }
+        for (int i = 0; i < 16; ++i)
+            others_live.push_back(above->allocate(1024));
+    });
+    ASSERT_GT(above->stats().thread_cached_bytes, 0u) << "the other thread's bins hold blocks";
+
+    // This thread fills B through A; then A's refill, and a request of B itself, wait in B.
+    std::vector<void*> held = test::fill_until_refused(*above, big_block);
+    ASSERT_GE(held.size(), 1u);
+    background_allocation refill(*above, big_block);
+    ASSERT_TRUE(test::wait_for_waiter(*below, refill)) << refill.error();
+    background_allocation direct(*below, big_block);
+    ASSERT_TRUE(test::wait_for_waiter(*below, direct, 2)) << direct.error();
+
+    // Fast and slow paths of another pool at the fork.
+    std::atomic<bool> stop{false};
+    std::latch warm(2);
+    std::vector<std::thread> churners;
+    for (unsigned t = 0; t < 2; ++t)
+        churners.emplace_back([&, t] { churn(churned, stop, 21 + t, warm); });
+    warm.wait();
+
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) child_of_waiting_stack(above, below, churned, held, others_live);
+    // B counts a timeout before the waiter leaves: a fork() that waited for the refill to give
+    // up sees it.
+    EXPECT_EQ(below->stats().timeouts, 0u)
+        << "fork() returned only after the refill of A waiting in B gave up: the prepare handler "
+           "waited for the refill's operation of A to end";
+    expect_child_ok(wait_child(pid));
+
+    stop = true;
+    for (auto& t : churners)
+        t.join();
+    // The parent goes on: the frees make room in B for both waiters.
+    for (void* p : held)
+        above->deallocate(p, big_block);
+    (void)above->trim();
+    refill.join();
+    direct.join();
+    EXPECT_EQ(refill.now(), state::granted) << describe(refill.now()) << " " << refill.error();
+    EXPECT_EQ(direct.now(), state::granted) << describe(direct.now()) << " " << direct.error();
+    for (void* p : others_live)
+        above->deallocate(p, 1024);
+}
+
+// Whether thread `tid` of this process is asleep (state S in /proc/self/task/TID/stat).
+bool asleep(pid_t tid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(tid));
+    std::FILE* f = std::fopen(path, "r");
+    if (f == nullptr) return false;
+    char line[512] = {};
+    const std::size_t n = std::fread(line, 1, sizeof line - 1, f);
+    std::fclose(f);
+    line[n] = '\0';
+    const char* end = std::strrchr(line, ')');  // the name, in parentheses, may hold anything
+    return end != nullptr && end[1] == ' ' && end[2] == 'S';
+}
+
+// Forks while a get() waits at a buffer_pool's live-buffer cap of one (this thread has the
+// buffer); the child gives the buffer back and must then get buffers at once, and destroy the
+// pool. `backoff` paces the waiting get(): with long steps it sleeps through the fork; with the
+// default ones it wakes every few microseconds to milliseconds to look again (under the cap's
+// lock), so the fork may land while it looks.
+void fork_while_get_waits(const backoff_options& backoff) {
+    test::watchdog dog("fork() while a buffer_pool's get() waits at its live-buffer cap");
+    mmap_resource mapped;
+    buffer_pool_options o;
+    o.backoff = backoff;
+    o.backoff.max_elapsed = test::patience;
+    o.max_live = 1;
+    std::optional<buffer_pool> pool(std::in_place, 0, o, &mapped);
+    buffer held = pool->get();  // the only buffer the cap lets out
+    std::atomic<pid_t> waiter_tid{0};
+    std::atomic<int> outcome{0};  // 0: waiting, 1: got a buffer, 2: refused
+    std::thread waiter([&] {
+        waiter_tid = gettid();
+        try {
+            const buffer b = pool->get();
+            outcome = 1;
+        } catch (const capacity_exceeded&) {
+            outcome = 2;
+        }
+    });
+    // A thread that announced its get() and sleeps waits in it: get() blocks nowhere else while
+    // nobody else uses the pool (which shows no count of the cap's waiters).
+    while (waiter_tid == 0 || !asleep(waiter_tid)) {
+        ASSERT_EQ(outcome, 0) << "the get() did not wait";
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        alarm(test::child_alarm_seconds());
+        // Once the parent's buffer is back, the cap has room: a get() that does not get it at
+        // once (a `fail` scope) lost it to the parent's waiter, which does not exist here.
+        const exhaustion_scope fail_fast(exhaustion::fail);
+        pool->put(std::move(held));
+        try {
+            buffer a = pool->get();
+            a.append("the child's buffer");
+            pool->put(std::move(a));
+            const buffer b = pool->get();
+            if (pool->live() != 1) child_exit(21, "child: live() is not 1 with one buffer out\n");
+        } catch (const capacity_exceeded&) {
+            child_exit(20,
+                       "child: get() refused at the live-buffer cap with no buffer checked out: "
+                       "the parent's waiting get() kept its place (the cap's waiters are not "
+                       "forgotten in the child)\n");
+        }
+        if (pool->live() != 0) child_exit(22, "child: buffers counted live after all were put\n");
+        pool.reset();  // a checked build aborts if it thinks buffers are still out
+        std::_Exit(0);
+    }
+    EXPECT_EQ(outcome, 0) << "fork() returned only after the waiting get() ended";
+    expect_child_ok(wait_child(pid));
+
+    pool->put(std::move(held));  // the parent's waiter gets it
+    waiter.join();
+    EXPECT_EQ(outcome, 1);
+    EXPECT_EQ(pool->live(), 0u);
+}
+
+TEST(Fork, ChildOfABufferPoolWhoseGetSleepsAtTheLiveBufferCap) {
+    backoff_options slow;
+    slow.initial_interval = slow.max_interval = test::patience;  // one long sleep
+    fork_while_get_waits(slow);
+}
+
+TEST(Fork, ChildOfABufferPoolWhoseGetLooksAgainAtTheLiveBufferCap) {
+    fork_while_get_waits(backoff_options{});
 }
 
 }  // namespace

@@ -1,12 +1,22 @@
-// Layer 4: thread caches. Thread exit, many pools per thread, pools destroyed while the threads
-// that used them live on, stale TLS slots, cross-thread frees, and quiescing under load.
+// Layer 6: thread caches. Thread exit, many pools per thread, pools destroyed while the threads
+// that used them live on, stale TLS slots, cross-thread frees, quiescing under load, and the
+// allowance among busy and idle threads.
 #include "cache/thread_cache.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <functional>
 #include <latch>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <pthread.h>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -391,6 +401,117 @@ TEST(ThreadCache, FixedAndOverflowSlotsAreDistinct) {
         EXPECT_EQ(pools[i]->live_blocks(), 1u);
         pools[i]->deallocate(blocks[i], 24);
     }
+}
+
+// --- issue 12: idle threads do not shrink a busy thread's cache ---------------------------------
+
+// Threads that each run `work` once (so that the pool registers a cache for them) and then idle,
+// alive, until the object is destroyed. They are made with small stacks (64 KiB: std::thread cannot
+// set them) so that thousands are cheap; if the system refuses one (EAGAIN on a machine with a low
+// thread limit), the others still start and `error()` says why.
+class idle_crowd {
+  public:
+    idle_crowd(unsigned n, std::function<void()> work) : work_(std::move(work)) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, std::max<std::size_t>(64 << 10, PTHREAD_STACK_MIN));
+        threads_.reserve(n);
+        for (unsigned i = 0; i < n && error_ == 0; ++i) {
+            pthread_t t;
+            error_ = pthread_create(&t, &attr, &idle_crowd::run, this);
+            if (error_ == 0) threads_.push_back(t);
+        }
+        pthread_attr_destroy(&attr);
+        std::unique_lock lock(mutex_);
+        all_ready_.wait(lock, [&] { return ready_ == threads_.size(); });
+    }
+    ~idle_crowd() {
+        {
+            std::lock_guard lock(mutex_);
+            released_ = true;
+        }
+        release_.notify_all();
+        for (pthread_t t : threads_)
+            pthread_join(t, nullptr);
+    }
+    idle_crowd(const idle_crowd&) = delete;
+    idle_crowd& operator=(const idle_crowd&) = delete;
+
+    /// pthread_create's error for the thread it refused (0: all started).
+    [[nodiscard]] int error() const { return error_; }
+    [[nodiscard]] std::size_t started() const { return threads_.size(); }
+
+  private:
+    static void* run(void* self) {
+        auto& crowd = *static_cast<idle_crowd*>(self);
+        crowd.work_();
+        std::unique_lock lock(crowd.mutex_);
+        ++crowd.ready_;
+        crowd.all_ready_.notify_one();  // only the constructor waits on it
+        crowd.release_.wait(lock, [&] { return crowd.released_; });
+        return nullptr;
+    }
+
+    std::function<void()> work_;
+    std::vector<pthread_t> threads_;
+    int error_ = 0;
+    std::mutex mutex_;
+    std::condition_variable all_ready_;  // the constructor waits for every thread here
+    std::condition_variable release_;    // the threads wait for the destructor here
+    std::size_t ready_ = 0;
+    bool released_ = false;
+};
+
+constexpr std::size_t busy_blocks = 2000;
+constexpr std::size_t busy_block_size = 64;
+
+// What a busy thread's cache keeps of its working set (busy_blocks blocks, built and torn down 20
+// times) in a default pool that `idle` other threads have used once each and idle beside it: the
+// pool's thread_cached_bytes, read by the busy thread after its last teardown (the idle threads'
+// caches hold nothing: their one block went back to the central list). Nullopt if the idle
+// threads could not all be started (`*why` says how many were).
+std::optional<std::size_t> busy_cache_beside(unsigned idle, std::string* why) {
+    pool_resource pool;
+    const idle_crowd crowd(
+        idle, [&] { pool.deallocate(pool.allocate(busy_block_size), busy_block_size); });
+    if (crowd.error() != 0) {
+        *why = "only " + std::to_string(crowd.started()) + " of " + std::to_string(idle) +
+               " threads could be started: " + std::strerror(crowd.error());
+        return std::nullopt;
+    }
+    std::size_t cached = 0;
+    std::thread busy([&] {
+        std::vector<void*> nodes(busy_blocks);
+        for (int round = 0; round < 20; ++round) {
+            for (void*& p : nodes)
+                p = pool.allocate(busy_block_size);
+            for (void* p : nodes)
+                pool.deallocate(p, busy_block_size);
+        }
+        cached = pool.stats().thread_cached_bytes;
+    });
+    busy.join();
+    return cached;
+}
+
+TEST(ThreadCache, IdleThreadsDoNotShrinkTheCacheOfABusyOne) {
+    // A server's thread pool: 2047 threads that used the pool once and now sleep, one that builds
+    // and tears down 2000 nodes over and over. The idle ones need no room in the allowance; the
+    // busy one should keep its working set in its bin as it does alone (4 MiB of allowance is
+    // plenty), not an equal 2048th of the allowance (2 KiB, 32 blocks: it would refill from and
+    // flush to the central list over a hundred times a round).
+    constexpr std::size_t working_set = busy_blocks * busy_block_size;
+    std::string why;
+    const std::optional<std::size_t> alone = busy_cache_beside(0, &why);
+    ASSERT_TRUE(alone.has_value());
+    EXPECT_GE(*alone, working_set * 9 / 10) << "alone, the bin keeps the working set";
+    const std::optional<std::size_t> crowded = busy_cache_beside(2047, &why);
+    if (!crowded) GTEST_SKIP() << why;
+    EXPECT_GE(*crowded, working_set * 9 / 10)
+        << "beside 2047 idle threads the busy thread's bin keeps " << *crowded << " bytes of its "
+        << working_set << "-byte working set (alone: " << *alone
+        << "): the allowance is split by the number of caches, idle ones included";
+    EXPECT_GE(*crowded, *alone * 9 / 10) << "the idle threads cost the busy one its cache";
 }
 
 }  // namespace
