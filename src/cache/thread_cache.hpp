@@ -281,6 +281,13 @@ class alignas(64) thread_cache {
     /// Sets it (owner inside an operation, or a quiescer, or before the cache is listed).
     void set_hold_limit(std::int64_t limit) noexcept { hold_limit_ = limit; }
 
+    /// Credit a request of the owner took out of the cache to spend outside an operation (a
+    /// refill from a new chunk, a block from upstream): the owner's own, never a quiescer's, but
+    /// given back by a child of fork() for the threads it does not have.
+    [[nodiscard]] amount in_flight() const noexcept { return in_flight_; }
+    /// Sets it (owner only).
+    void set_in_flight(amount a) noexcept { in_flight_ = a; }
+
     /// Bytes of the pool's cache allowance this cache reserves (a snapshot).
     [[nodiscard]] std::int64_t reserved() const noexcept {
         return reserved_.load(std::memory_order_relaxed);
@@ -303,6 +310,7 @@ class alignas(64) thread_cache {
 
     bin bins_[table_size];
     bin_tuning tuning_[table_size];
+    amount in_flight_{};
 
     // --- the allowance (cache_allowance) ----------------------------------------------------
     // Bytes of the pool's cache allowance reserved by this cache: the sum over its bins of

@@ -66,17 +66,20 @@ void* pool_core::refill_from_pages(thread_cache* tc, unsigned c, std::uint32_t n
     // the cache's credit meanwhile, but not this request's.
     const class_info& k = classes[c];
     tc->set_credit(tc->credit() - amount_of(k));
+    tc->set_in_flight(amount_of(k));
     tc->leave();
     release(retired);
     block_list got;
     try {
         got = bounded(mode, [&] { return central_[c].take(k, n, pages(), totals_); });
     } catch (...) {
+        tc->set_in_flight({});
         budget_.give(amount_of(k));
         return failed(mode);
     }
     void* p = got.pop();
     registry_.enter(tc);
+    tc->set_in_flight({});
     // The rest fills the bin, as far as its limit allows: a quiescer may have lowered it.
     bin& b = tc->bin_of(c);
     const std::uint32_t count = b.count.load(std::memory_order_relaxed);
@@ -122,9 +125,13 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     // the request holds it outside any operation while upstream serves the block.
     std::chrono::nanoseconds waited{0};
     outcome o = outcome::granted;
-    if (thread_cache* tc = cache_for_thread()) {
+    thread_cache* tc = cache_for_thread();
+    if (tc != nullptr) {
         registry_.enter(tc);
-        if (take_credit(tc, need, bytes, mode, &o, &waited)) tc->set_credit(tc->credit() - need);
+        if (take_credit(tc, need, bytes, mode, &o, &waited)) {
+            tc->set_credit(tc->credit() - need);
+            tc->set_in_flight(need);
+        }
         tc->leave();
     } else {
         o = acquire_exact(need, bytes, mode, &waited);
@@ -135,9 +142,12 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     if (o != outcome::granted && o != outcome::overcommitted)
         return refused(mode, o, bytes, waited);
     try {
-        return bounded(mode,
-                       [&] { return direct_.allocate(upstream_, map_, size, alignment, false); });
+        void* p = bounded(
+            mode, [&] { return direct_.allocate(upstream_, map_, size, alignment, false); });
+        if (tc != nullptr) tc->set_in_flight({});
+        return p;
     } catch (...) {
+        if (tc != nullptr) tc->set_in_flight({});
         budget_.give(need);
         return failed(mode);
     }

@@ -185,7 +185,9 @@ void pool_core::forget_other_threads() noexcept {
         std::lock_guard lock(registry_.mutex());
         registry_.each([&](thread_cache& tc) {
             if (&tc == mine) return;
-            credit = credit + unlist(&tc, retired);
+            // Credit a request of that thread had taken out to spend (the fork came in between)
+            // is nobody's now.
+            credit = credit + tc.in_flight() + unlist(&tc, retired);
             meta::destroy(&tc);
             refs_.fetch_sub(1, std::memory_order_relaxed);  // the pool's own reference remains
         });
