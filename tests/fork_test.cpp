@@ -4,7 +4,7 @@
 // against a hang (a lock or an announced operation inherited from a thread that does not exist in
 // the child); the parent checks that every child exited with 0. Forks also land while a refill of
 // a pool waits in its capped upstream pool (fork() must not wait for it), and while a
-// buffer_pool's get() waits at its live-buffer cap (issue 12); a watchdog turns a fork() that
+// buffer_pool's get() waits at its live-buffer cap; a watchdog turns a fork() that
 // hangs in the parent into a failure.
 //
 // The pool's upstream maps memory itself, and the churning threads allocate nothing but from the
@@ -297,7 +297,7 @@ TEST(Fork, ChildCanUseEveryOperationOfAnIdlePool) {
     pool.deallocate(kept, 64);
 }
 
-// --- issue 12: forks while a thread waits in a capped upstream, or at a buffer_pool's cap ------
+// --- forks while a thread waits in a capped upstream, or at a buffer_pool's cap ------
 
 using test::background_allocation;
 using test::big_block;

@@ -1,4 +1,4 @@
-// Stacked pools (issue 12): a pool A over a capped pool B whose cap is reached, through A, by one
+// Stacked pools: a pool A over a capped pool B whose cap is reached, through A, by one
 // thread's blocks. Another thread's request of A needs a new chunk, so A's refill waits in B. That
 // wait must not hold up the rest of A: the first thread's frees of A's blocks (which are what
 // makes room in B) and A.trim() from any thread must run while the refill waits, and so serve it.

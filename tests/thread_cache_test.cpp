@@ -8,6 +8,7 @@
 #include <barrier>
 #include <climits>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <latch>
@@ -389,6 +390,17 @@ TEST(ThreadCache, TrimWhileOtherThreadsChurn) {
     EXPECT_EQ(pool.stats().cached_bytes, 0u) << "trim drained every cache, including idle ones";
 }
 
+TEST(ThreadCache, AFencedFastPathIsReported) {
+    // BPOOL_MEMBARRIER=0 (the fenced_thread_cache_test run) stands for a process without
+    // membarrier: the pool says its fast paths fence for themselves.
+    pool_resource pool;
+    pool.deallocate(pool.allocate(64), 64);
+    const char* env = std::getenv("BPOOL_MEMBARRIER");
+    if (env == nullptr || std::string(env) != "0")
+        GTEST_SKIP() << "runs as fenced_thread_cache_test";
+    EXPECT_TRUE(pool.stats().fenced_fast_path);
+}
+
 TEST(ThreadCache, FixedAndOverflowSlotsAreDistinct) {
     // Internal: pools past the fixed TLS slots still get their own caches.
     std::vector<std::unique_ptr<pool_resource>> pools;
@@ -403,7 +415,7 @@ TEST(ThreadCache, FixedAndOverflowSlotsAreDistinct) {
     }
 }
 
-// --- issue 12: idle threads do not shrink a busy thread's cache ---------------------------------
+// --- idle threads do not shrink a busy thread's cache ---------------------------------
 
 // Threads that each run `work` once (so that the pool registers a cache for them) and then idle,
 // alive, until the object is destroyed. They are made with small stacks (64 KiB: std::thread cannot

@@ -29,7 +29,9 @@ inline constexpr std::memory_order announce_order =
 inline constexpr std::memory_order flags_order =
     track::tsan ? std::memory_order_seq_cst : std::memory_order_acquire;
 
-/// True when heavy_barrier() is a real process-wide barrier (membarrier registered).
+/// True when heavy_barrier() is a real process-wide barrier (membarrier registered). Read by slow
+/// paths only: a pool copies it into its flags word (flag_fenced) when it is created and after a
+/// fork.
 extern bool heavy_barrier_available;
 
 /// Registers for expedited membarrier once per process; sets heavy_barrier_available. Thread-safe.
@@ -39,14 +41,12 @@ void init_heavy_barrier() noexcept;
 /// that fails. Safe there because the child has one thread.
 void reinit_heavy_barrier_after_fork() noexcept;
 
-/// The fast path's side of the handshake.
+/// The fast path's side of the handshake: a compiler-only fence. Where the heavy barrier is
+/// unavailable, the pool's flags word carries flag_fenced and the owner adds a full fence itself
+/// (thread_cache::enter_fenced), so that the fast path reads no global to decide.
 BPOOL_INLINE void light_barrier() noexcept {
 #if !BPOOL_TSAN
-    if (BPOOL_LIKELY(heavy_barrier_available)) {
-        std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-    }
+    std::atomic_signal_fence(std::memory_order_seq_cst);
 #endif
 }
 

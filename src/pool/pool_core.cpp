@@ -60,6 +60,7 @@ pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* ups
       budget_(flags_, options_),
       resource_(resource),
       allowance_(static_cast<std::int64_t>(options_.max_cached_bytes / 2)) {
+    if (!heavy_barrier_available) flags_.fetch_or(flag_fenced, std::memory_order_relaxed);
     map_.init();
     budget_.set_limits(options.capacity, options.max_live_blocks);
     budget_.set_live_reader(

@@ -125,7 +125,7 @@ pool_stats pool_core::stats() const {
     s.pagemap_bytes = map_.mapped_bytes();
     s.thread_caches = registry_.count();
     s.quiesces = registry_.quiesces();
-    s.fenced_fast_path = !heavy_barrier_available;
+    s.fenced_fast_path = (flags_.load(std::memory_order_relaxed) & flag_fenced) != 0;
     // Live bytes are always committed (or bypass blocks) and always inside memory held from
     // upstream: both peaks bound the peak of live bytes from above. The upstream peak is read
     // last, so that the bound holds against everything read before it.

@@ -1,5 +1,5 @@
 // Test support: a pool stacked over a capped pool whose refills wait in it, and an allocation on a
-// thread of its own whose outcome a test reads while it waits (issue 12).
+// thread of its own whose outcome a test reads while it waits.
 #pragma once
 
 #include <atomic>
