@@ -43,7 +43,7 @@ void reinit_heavy_barrier_after_fork() noexcept;
 
 /// The fast path's side of the handshake: a compiler-only fence. Where the heavy barrier is
 /// unavailable, the pool's flags word carries flag_fenced and the owner adds a full fence itself
-/// (thread_cache::enter_fenced), so that the fast path reads no global to decide.
+/// (thread_cache::enter_fast), so that the fast path reads no global to decide.
 BPOOL_INLINE void light_barrier() noexcept {
 #if !BPOOL_TSAN
     std::atomic_signal_fence(std::memory_order_seq_cst);

@@ -25,18 +25,6 @@ void thread_cache::wait_idle() const noexcept {
     }
 }
 
-bool thread_cache::enter_fenced(const std::atomic<std::uint32_t>& flags,
-                                std::uint32_t mask) noexcept {
-    std::uint32_t f = flags.load(flags_order);
-    if ((f & flag_fenced) != 0) {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-        f = flags.load(flags_order);
-    }
-    if ((f & mask) == 0) return true;
-    leave();
-    return false;
-}
-
 void* thread_cache::pop(unsigned c) noexcept {
     bin& b = bins_[c];
     void* p = b.head;

@@ -241,13 +241,16 @@ class alignas(64) thread_cache {
         // One test for both: nothing raised, and the heavy barrier available (flag_fenced is
         // never up then), so the light barrier sufficed.
         if (BPOOL_LIKELY((f & (mask | flag_fenced)) == 0)) return true;
-        return enter_fenced(flags, mask);
+        // Without the heavy barrier: a full fence between the announcement and a second read of
+        // the flags, which decides (the first may have been read too early). Inline: a call here
+        // would cost every fast path its registers.
+        if ((f & flag_fenced) != 0) {
+            std::atomic_thread_fence(std::memory_order_seq_cst);
+            if ((flags.load(flags_order) & mask) == 0) return true;
+        }
+        leave();
+        return false;
     }
-
-    /// enter_fast where the heavy barrier is unavailable: a full fence between the announcement and
-    /// a second read of the flags, which decides (the first may have been read too early).
-    BPOOL_NOINLINE bool enter_fenced(const std::atomic<std::uint32_t>& flags,
-                                     std::uint32_t mask) noexcept;
 
     /// Ends an operation: publishes the owner's writes to a quiescer that waits for it.
     BPOOL_INLINE void leave() noexcept { in_op_.store(0, std::memory_order_release); }
