@@ -19,8 +19,8 @@
 // loads and a block-start test), not from its size: a pointer whose page holds no chunk of the
 // pool, or that is not a block start, takes the slow path, which tells direct and bypass blocks
 // from foreign pointers. Budget (as g++ 12 -O3 compiles it for x86-64, counted with callgrind on
-// an allocate/deallocate loop of 8 B-1 KiB blocks): about 85 instructions from entry to return for
-// do_allocate and 80 for do_deallocate, of which the pop or push itself is about 35 and the rest
+// an allocate/deallocate loop of 8 B-1 KiB blocks): about 82 instructions from entry to return for
+// do_allocate and 78 for do_deallocate, of which the pop or push itself is about 35 and the rest
 // the size and alignment checks or the pagemap, the size class and the TLS slot; four cache
 // lines (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root
 // and leaf entries); no call, no atomic read-modify-write. Keep it that way: anything else goes
