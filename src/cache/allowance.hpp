@@ -54,8 +54,8 @@ class cache_allowance {
     /// If an idle cache holds room, or an active one more than its share, quiesces those caches
     /// only (one heavy barrier) and shrinks them: idle ones to nothing, the others to their share.
     /// Called by the owner of `self`, outside any operation, holding no lock.
-    void rebalance(thread_cache& self, cache_registry& registry, bin_sink& sink,
-                   retired_chunks& out) noexcept;
+    BPOOL_COLD void rebalance(thread_cache& self, cache_registry& registry, bin_sink& sink,
+                              retired_chunks& out) noexcept;
 
     /// Bytes reserved by all caches (a snapshot).
     [[nodiscard]] std::int64_t reserved() const noexcept {

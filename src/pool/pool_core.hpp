@@ -182,10 +182,10 @@ class pool_core final : public reclaimer, public cache_owner, public bin_sink {
     void give_after(thread_cache* tc, amount a) noexcept;
     void refresh_limits(thread_cache* tc) const noexcept;
     /// A refused request: nullptr for try_allocate, else throws capacity_exceeded.
-    void* refused(const request_mode& mode, outcome o, std::size_t bytes,
-                  std::chrono::nanoseconds waited) const;
+    BPOOL_COLD void* refused(const request_mode& mode, outcome o, std::size_t bytes,
+                             std::chrono::nanoseconds waited) const;
     /// An exception from upstream in flight: nullptr for try_allocate, else rethrows it.
-    static void* failed(const request_mode& mode);
+    BPOOL_COLD static void* failed(const request_mode& mode);
 
     // --- allocation (allocate.cpp) ---------------------------------------------------------
     /// The class of a pooled request, or no_class if upstream serves it directly.
