@@ -49,7 +49,7 @@ struct buffer_pool_options {
     std::size_t max_live = 0;
 };
 
-/// A thread-safe pool of `bpool::buffer`s (the Go seeds' `BufferPool` and scratch-buffer pool):
+/// A thread-safe pool of `bpool::buffer`s, growable byte buffers with a cap on their memory:
 /// `get()` checks a buffer out, destroying it or `put()` gives it back. Buffers draw their storage
 /// from a `pool_resource` whose capacity caps the memory of all of them; an optional cap on the
 /// number of buffers checked out (`set_max_live`) bounds how many exist at once.
