@@ -1,13 +1,21 @@
-// The wait path of a capped pool (issue 4): how long after a release a waiting request returns.
+// The wait path of a capped pool: how long after a release a waiting request returns, with one
+// waiter (wait_wake) and with 64 threads that keep the pool at its cap (cap_64_threads).
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
+#include <bpool/errors.hpp>
 #include <bpool/pool_resource.hpp>
 
+#include "churn.hpp"
 #include "registry.hpp"
 
 namespace bench {
@@ -81,6 +89,178 @@ const bool registered = add_workload({
     // A fixed number of rounds: each takes a few hundred microseconds of real time, of which
     // only the latency counts as (manual) time, so a minimum time would mean thousands of rounds.
     .configure = [](benchmark::internal::Benchmark* b) { b->UseManualTime()->Iterations(400); },
+});
+
+/// The threads of cap_64_threads, the most blocks of 4 KiB each holds at once, and the share of
+/// its steps that allocate while it holds fewer.
+constexpr int crowd_threads = 64;
+constexpr std::size_t crowd_hold = 4;
+constexpr std::uint32_t crowd_alloc_percent = 75;
+constexpr std::size_t crowd_block = 4096;
+
+/// The capacity of cap_64_threads: one block more than the threads hold when each holds one block
+/// fewer than its most (772 KiB, three quarters of the 1 MiB they would hold at once). No lower:
+/// a thread waits holding up to crowd_hold - 1 blocks, and with this capacity the first request in
+/// the queue fits even when every thread waits, so the run cannot deadlock.
+constexpr std::size_t crowd_capacity = (crowd_threads * (crowd_hold - 1) + 1) * crowd_block;
+
+/// When the calling thread's current request reported a stall (0: it has not). The capped pool
+/// of cap_64_threads calls on_stall after 1 ns of waiting, on the waiting thread: a report proves
+/// that the request was queued at the cap.
+thread_local clock_type::rep stalled_at = 0;
+
+/// What the threads of one cap_64_threads run share. Thread 0 makes the pool before the timed loop
+/// and reads the results once every thread has merged its own; Google Benchmark's barrier at the
+/// start of the loop orders the other threads' first use of the pool after its making.
+struct crowd_run {
+    std::optional<bpool::pool_resource> pool;
+    std::atomic<clock_type::rep> last_release{0};  ///< Written just before every deallocate.
+    std::mutex mutex;                              ///< Guards what follows.
+    std::vector<double> latencies;                 ///< Wake latencies, microseconds.
+    std::uint64_t allocations = 0;
+    std::uint64_t timeouts = 0;
+    int merged = 0;  ///< Threads that merged their results.
+};
+
+/// Effects: makes `run`'s pool: capped at crowd_capacity (exhaustion::wait, giving up after 2 s,
+/// which no request should need), reporting stalls after 1 ns, if `capped`; else uncapped.
+void make_crowd_pool(crowd_run& run, bool capped) {
+    run.pool.emplace(bpool::pool_options{
+        .capacity = capped ? crowd_capacity : 0,
+        .on_exhaustion = bpool::exhaustion::wait,
+        .backoff = {.max_elapsed = std::chrono::seconds(2)},
+        .stall_warning = std::chrono::nanoseconds(1),
+        .on_stall =
+            [](const bpool::stall_event& e) {
+                if (e.what == bpool::stall_event::kind::stalled)
+                    stalled_at = clock_type::now().time_since_epoch().count();
+            },
+    });
+    run.latencies.clear();
+    run.allocations = 0;
+    run.timeouts = 0;
+    run.merged = 0;
+}
+
+/// One op: an allocate or a deallocate of a 4 KiB block by one of 64 threads sharing a pool capped
+/// at crowd_capacity (capped:1; capped:0: the same on an uncapped pool, for comparison). Each
+/// thread holds 0 to crowd_hold blocks: holding none it allocates, holding crowd_hold it frees
+/// one, otherwise it allocates with probability 3/4 and frees a random block of its own with 1/4
+/// (the draws are made before timing). Every op ends with a yield, so that where there are fewer
+/// cores than threads the threads take turns op by op, each holding its blocks meanwhile, as 64
+/// threads on 64 cores would (without it each thread would run its ops within one time slice,
+/// and the few running at a time would never reach the cap).
+///
+/// Wake latency: every thread writes a steady_clock timestamp into `last_release` just before each
+/// deallocate; a request that waited reads it after its allocate returns, and the latency is the
+/// time from that release to the return. Which requests waited: those for which the pool called
+/// on_stall, which it does on the waiting thread, only for a request queued at the cap, once its
+/// first step of the wait (taking back credit stranded in thread caches) is done. Timing the
+/// allocate instead would count as waits the allocates that were merely preempted, frequent with
+/// 64 threads on a few cores. Left out: waits served before their first step ended, and those with
+/// no release after their report (served by credit taken back from caches, or by a release that
+/// came while the report ran): neither slept until a release woke it. A release between the one
+/// that served the waiter and its return overwrites the timestamp, so each figure is exact or a
+/// lower bound. Counters: the median and 99th percentile of the latencies, how many there are, the
+/// share of allocations that waited (stats().waits: every wait, measured or not) and the requests
+/// that timed out (none expected).
+void cap_64_threads(benchmark::State& state, const subject&) {
+    static crowd_run run;
+    if (state.thread_index() == 0) make_crowd_pool(run, state.range(0) != 0);
+    // The draws: a percentile (the low byte) for the choice between allocate and free, and above
+    // it which block to free.
+    std::vector<std::uint32_t> draws(4096);
+    std::mt19937 rng(static_cast<std::uint32_t>(state.thread_index()) + 1);
+    for (auto& d : draws)
+        d = static_cast<std::uint32_t>(rng());
+    std::array<void*, crowd_hold> held{};
+    std::size_t count = 0;
+    std::vector<double> latencies;
+    latencies.reserve(static_cast<std::size_t>(state.max_iterations));
+    std::uint64_t allocations = 0;
+    std::uint64_t timeouts = 0;
+    auto remaining = static_cast<std::uint64_t>(state.max_iterations);
+    std::size_t k = 0;
+    for (auto _ : state) {
+        bpool::pool_resource& pool = *run.pool;
+        const std::uint32_t d = draws[k++ & (draws.size() - 1)];
+        // Frees whenever it holds as many blocks as steps are left, so that it ends the loop
+        // holding one block at most (and so never waits at the final barrier holding more than a
+        // waiting request may).
+        const bool frees = count == crowd_hold || (count > 0 && count >= remaining) ||
+                           (count > 0 && (d & 0xff) % 100 >= crowd_alloc_percent);
+        --remaining;
+        if (frees) {
+            const std::size_t i = (d >> 8) % count;
+            run.last_release.store(clock_type::now().time_since_epoch().count(),
+                                   std::memory_order_release);
+            pool.deallocate(held[i], crowd_block);
+            held[i] = held[--count];
+        } else {
+            ++allocations;
+            stalled_at = 0;
+            try {
+                void* p = pool.allocate(crowd_block);
+                const clock_type::rep returned = clock_type::now().time_since_epoch().count();
+                touch(p, crowd_block);
+                held[count++] = p;
+                const clock_type::rep released = run.last_release.load(std::memory_order_acquire);
+                if (stalled_at != 0 && released > stalled_at)
+                    latencies.push_back(static_cast<double>(returned - released) / 1e3);
+            } catch (const bpool::capacity_exceeded&) {
+                ++timeouts;
+            }
+        }
+        std::this_thread::yield();
+    }
+    for (std::size_t i = 0; i < count; ++i)
+        run.pool->deallocate(held[i], crowd_block);
+    {
+        const std::lock_guard lock(run.mutex);
+        run.latencies.insert(run.latencies.end(), latencies.begin(), latencies.end());
+        run.allocations += allocations;
+        run.timeouts += timeouts;
+        ++run.merged;
+    }
+    if (state.thread_index() != 0) return;
+    for (;;) {
+        {
+            const std::lock_guard lock(run.mutex);
+            if (run.merged == state.threads()) break;
+        }
+        std::this_thread::yield();
+    }
+    const bpool::pool_stats st = run.pool->stats();
+    // Google Benchmark sums counters over the threads: only thread 0 sets them.
+    state.counters["wake_median_us"] = quantile(run.latencies, 0.5);
+    state.counters["wake_p99_us"] = quantile(run.latencies, 0.99);
+    state.counters["wake_samples"] = static_cast<double>(run.latencies.size());
+    state.counters["waited_share"] =
+        run.allocations == 0 ? 0.0
+                             : static_cast<double>(st.waits) / static_cast<double>(run.allocations);
+    state.counters["timeouts"] = static_cast<double>(run.timeouts);
+    run.pool.reset();
+}
+
+const bool registered_crowd = add_workload({
+    .name = "cap_64_threads",
+    .what = "64 threads on one pool capped at 772 KiB (exhaustion::wait; capped:1) or uncapped "
+            "(capped:0), each holding 0 to 4 blocks of 4 KiB at random, allocating and freeing, "
+            "with a yield after every op so that the threads take turns; wall time per allocate "
+            "or free of all threads together",
+    .crosses_threads = true,
+    .bpool_only = true,
+    .run = cap_64_threads,
+    // A fixed number of ops: 1000 per thread, 64,000 in all, give tens of thousands of latencies.
+    .configure =
+        [](benchmark::internal::Benchmark* b) {
+            b->ArgName("capped")
+                ->Arg(1)
+                ->Arg(0)
+                ->Threads(crowd_threads)
+                ->UseRealTime()
+                ->Iterations(1000);
+        },
 });
 
 }  // namespace

@@ -20,8 +20,9 @@ import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # importing report_data must leave no __pycache__ in the source tree
-from report_data import (ADDRESS_PAIRS, CHECKED, MIB, REFERENCE, STREAM_NAME, SUBJECTS, cpu_model,
-                         fmt_bytes, fmt_mib, fmt_ns, fmt_ratio, fmt_size, git_revision, label,
+from report_data import (ADDRESS_PAIRS, CHECKED, IDLE_GOAL, MIB, REFERENCE, SHORT, STREAM_NAME,
+                         SUBJECTS, cpu_model, crowd_runs, fmt_bytes, fmt_mib, fmt_ns, fmt_rate,
+                         fmt_ratio, fmt_size, git_revision, idle_ratio, idle_runs, label,
                          load_benchmarks, load_bursts, load_small, memory_gib, ordered, os_name,
                          overlap, package_version, ratio, read, stream_pairs, table,
                          workload_keys)
@@ -198,6 +199,84 @@ def scaling_section(results, subjects, out_dir):
         rows.append([t] + [f"{1e3 / figs[s].median:.1f}" if s in figs and figs[s].median else "–"
                            for s in present])
     return out + table(["threads"] + [f"{s} Mops/s" for s in present], rows) + [""]
+
+
+def idle_section(results, subjects):
+    counts, runs = idle_runs(results)
+    if not runs:
+        return []
+    rows = []
+    for s in [s for s in subjects if s in runs]:
+        cells = []
+        for n in counts:
+            fig, r = runs[s].get(n), idle_ratio(runs[s], n)
+            shown = f" (×{fmt_ratio(r)})" if n and r is not None else ""
+            cells.append("–" if fig is None or fig.median is None else fmt_ns(fig.median) + shown)
+        rows.append([s] + cells)
+    return (["### A busy thread beside idle threads", "",
+             "One thread allocates 2000 blocks of 64 B and frees them all, round after round, "
+             "while other threads that each allocated and freed one block of the same instance "
+             "(so that it keeps a cache or heap for each of them) sleep until the end, as the idle "
+             "workers of a server do. Time per allocate + free pair of the busy thread (median), "
+             "and in parentheses the ratio to the same with no idle thread. Goal for bpool: "
+             f"within {(IDLE_GOAL - 1) * 100:.0f} % of no idle thread, whatever their number.", ""]
+            + table(["subject"] + [f"{n:,} idle: ns/op" for n in counts], rows) + [""])
+
+
+def short_section(results, subjects):
+    figs = results.get((SHORT, ""), {})
+    if not figs:
+        return []
+    us = lambda ns: "–" if ns is None else f"{ns / 1e3:.1f}"
+    rows = [[s, us(figs[s].median), f"{us(figs[s].min)} – {us(figs[s].max)}",
+             fmt_ratio(ratio(figs, s))] for s in subjects if s in figs and figs[s].median]
+    return (["### Short-lived threads", "",
+             "10,000 threads, one after the other, as a server that starts a thread per request: "
+             "each allocates 100 blocks of 16 B–1 KiB, frees them and exits. Wall time per thread, "
+             "its start and join included (which the allocator does not change): what an "
+             "allocator adds is its setting up and giving back of a thread's cache or heap.", ""]
+            + table(["subject", "µs per thread (median)", "min – max", "× mimalloc"], rows) + [""])
+
+
+def crowd_section(results):
+    runs = crowd_runs(results)
+    if not runs:
+        return []
+    rows = []
+    for capped in (True, False):
+        fig = runs.get(capped)
+        if fig is None or not fig.median:
+            continue
+        c = fig.counters
+        measured = capped and c.get("wake_samples")
+        rows.append(["capped at 772 KiB (wait)" if capped else "uncapped", fmt_rate(fig.median),
+                     f"{fmt_rate(fig.max)} – {fmt_rate(fig.min)}",
+                     f"{c['waited_share'] * 100:.0f} %" if capped and "waited_share" in c else "–",
+                     f"{c['wake_median_us']:.1f}" if measured else "–",
+                     f"{c['wake_p99_us']:.1f}" if measured else "–",
+                     f"{c['wake_samples']:,.0f}" if measured else "–",
+                     f"{fig.totals.get('timeouts', 0):.0f}" if capped else "–"])
+    return (["### 64 threads at the cap", "",
+             "64 threads share one bpool pool capped at 772 KiB (`exhaustion::wait`), three "
+             "quarters of the 1 MiB they would hold at once: each holds 0 to 4 blocks of 4 KiB at "
+             "random, allocating and freeing, and yields after every operation, so that on a "
+             "machine with fewer cores the threads take turns (each holding its blocks meanwhile) "
+             "as they would run at once on 64 cores. *Uncapped* is the same on a pool without a "
+             "cap, for comparison. *Ops/s*: allocations and frees of all threads together per "
+             "second. *Waited*: the share of allocations that waited at the cap. *Wake*: the time "
+             "from a free to the return of a waiting allocation it let through (waits that did "
+             "not sleep until a free are left out; if another free came in between, the time is "
+             "counted from that one, so a figure may be low, never high); median and 99th "
+             "percentile, medians over the repetitions. *Timeouts*: allocations that gave up "
+             "after 2 s, in all repetitions (expected: none).", ""]
+            + table(["pool", "ops/s (median)", "min – max", "waited", "wake median µs",
+                     "wake 99th percentile µs", "wakes measured", "timeouts"], rows) + [""])
+
+
+def threads_section(results, subjects):
+    parts = idle_section(results, subjects) + short_section(results, subjects) + crowd_section(
+        results)
+    return ["## Many threads", ""] + parts if parts else []
 
 
 def checked_rows(results):
@@ -425,8 +504,8 @@ def others_section(others):
 
 
 def targets(results, bursts):
-    """Returns [(target, verdict, detail)] for the targets of issues 3, 4, 7 and 8 and of blocks by
-    address."""
+    """Returns [(target, verdict, detail)] for the targets of issues 3, 4, 7 and 8, of blocks by
+    address and of idle threads."""
     out = []
     # bpool at or below mimalloc on every workload.
     misses, checked = [], 0
@@ -490,6 +569,17 @@ def targets(results, bursts):
         r = var.median / base.median
         out.append((f"{what} ≤ {goal:.2f}", goal_verdict(r, goal, ranges_overlap(base, var)),
                     f"×{r:.2f} ({fmt_ns(var.median)} / {fmt_ns(base.median)} ns)"))
+    counts, idle = idle_runs(results)
+    by = idle.get("bpool", {})
+    ratios = [(n, idle_ratio(by, n)) for n in counts if n]
+    ratios = [(n, r) for n, r in ratios if r is not None]
+    if ratios:
+        n, worst = max(ratios, key=lambda t: t[1])
+        goal = f"{(IDLE_GOAL - 1) * 100:.0f} %"
+        out.append((f"a busy thread beside idle threads within {goal} of none (bpool)",
+                    goal_verdict(worst, IDLE_GOAL, ranges_overlap(by[0], by[n])),
+                    "; ".join(f"{m:,} idle ×{r:.2f}" for m, r in ratios)
+                    + f" ({fmt_ns(by[0].median)} ns/op with none)"))
     bp = results.get(ALIGNED, {}).get("bpool")
     if bp is not None and "pooled" in bp.counters:
         pooled = bp.counters["pooled"]
@@ -539,7 +629,8 @@ def targets(results, bursts):
 
 def targets_section(rows):
     return (["## Targets", "",
-             "The targets of issues 3, 4, 7 and 8 and of blocks by address, checked against the "
+             "The targets of issues 3, 4, 7 and 8, of blocks by address and of idle threads, "
+             "checked against the "
              "medians below, on the `bpool` subject: the build with checking off (the checked "
              "build has its own section). \"Ranges overlap\": the min – max ranges of the two "
              "subjects overlap, so the difference is within the noise of this run.", ""]
@@ -610,6 +701,23 @@ def summary(results, others, bursts, small, target_rows, report_path):
             f = aligned[s]
             if f.median:
                 print(f"{s:14s} {fmt_ns(f.median):>10s}  ×{bp.median / f.median:.2f}")
+    counts, idle = idle_runs(results)
+    if idle:
+        print("\n== busy thread beside idle threads: ns/op (× none idle)")
+        for s in ordered(idle, SUBJECTS):
+            cells = [f"{n} idle {fmt_ns(idle[s][n].median)}"
+                     + (f" ×{idle_ratio(idle[s], n):.2f}" if n and idle_ratio(idle[s], n) else "")
+                     for n in counts if n in idle[s] and idle[s][n].median]
+            print(f"{s:14s} " + ", ".join(cells))
+    crowd = crowd_runs(results)
+    if crowd.get(True) is not None and crowd[True].median:
+        c = crowd[True].counters
+        base = crowd.get(False)
+        print("\n== 64 threads at the cap: ops/s, waited, wake median / p99 µs")
+        print(f"capped {fmt_rate(crowd[True].median)} ops/s"
+              + (f" (uncapped {fmt_rate(base.median)})" if base is not None else "")
+              + f", {c.get('waited_share', 0) * 100:.0f} % waited, wake "
+              f"{c.get('wake_median_us', 0):.1f} / {c.get('wake_p99_us', 0):.1f} µs")
     if bursts:
         print("\n== burst: peak live MiB / peak RSS MiB / total s")
         for s, b in bursts.items():
@@ -648,6 +756,7 @@ def main():
     lines += memory_section(results)
     lines += checked_section(results)
     lines += scaling_section(results, peers, args.report_dir)
+    lines += threads_section(results, peers)
     lines += burst_section(bursts, args.report_dir)
     lines += small_section(small)
     lines += address_section(results, descriptions)
@@ -667,6 +776,9 @@ def main():
               "and refuses to run otherwise. bpool_bench_checked runs bpool_checked (bpool built "
               "with `-DBPOOL_CHECKED=ON`, no sanitizer) on the churns and the 32 KiB buffer.",
               "- The unsynchronized pools run only single-threaded workloads.",
+              "- The many-threads workloads run a fixed amount of work in each repetition, in both "
+              "modes: 500 rounds of the busy thread, 10,000 short-lived threads, 1000 operations "
+              "of each of the 64 threads at the cap.",
               f"- Reproduce: `{args.command}`; raw JSON in `{raw}`."]
     if notes:
         lines += ["", "Notes:", ""] + [f"- {n}" for n in notes.splitlines()]

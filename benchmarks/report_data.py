@@ -16,8 +16,8 @@ import subprocess
 SUBJECTS = ["bpool", "bpool_capped", "bpool_checked", "mimalloc", "glibc", "jemalloc", "tcmalloc",
             "std_sync", "std_unsync", "boost_sync", "boost_unsync"]
 WORKLOADS = ["churn_1k", "churn_64k", "buffer_32k", "buffer_1m", "buffer_64k_a4k", "handoff",
-             "threads_churn", "pmr_vector", "pmr_string", "pmr_map", "string_appends",
-             "buffer_writes"]
+             "threads_churn", "idle_threads", "short_threads", "pmr_vector", "pmr_string",
+             "pmr_map", "string_appends", "buffer_writes"]
 REFERENCE = "mimalloc"
 CHECKED = "bpool_checked"  # bpool built with BPOOL_CHECKED=ON (bpool_bench_checked)
 MIB = 1 << 20
@@ -35,6 +35,7 @@ class Figure:
         self.repetitions = 0
         self.counters = {}
         self.samples = []  # ns/op of each repetition
+        self.totals = {}  # each counter summed over the repetitions
         self.error = None  # the message of a run that stopped with SkipWithError
 
     def finish(self):
@@ -59,9 +60,15 @@ def ns_of(entry):
 
 COUNTER_KEYS = ("peak_live", "pool_peak_live", "cached", "held", "peak_held", "held_ratio",
                 "peak_held_ratio", "class_floor_ratio", "wake_median_us", "wake_p99_us",
-                "wake_max_us", "outside_live_bytes", "pooled")
+                "wake_max_us", "outside_live_bytes", "pooled", "wake_samples", "waited_share",
+                "timeouts")
 # Workloads reported in their own section rather than as ns/op against the peers.
-SEPARATE = ("wait_wake", "churn_1k_direct", "churn_1k_bypass", "churn_1k_unsized")
+SEPARATE = ("wait_wake", "churn_1k_direct", "churn_1k_bypass", "churn_1k_unsized",
+            "cap_64_threads")
+# The workloads of threads coming and going (bench_threads.cpp, bench_wait.cpp), and the goal for a
+# busy thread beside idle ones: within 10 % of its time beside none.
+IDLE, SHORT, CROWD = "idle_threads", "short_threads", "cap_64_threads"
+IDLE_GOAL = 1.10
 # The pairs of bench_by_address.cpp, bpool alone: (workload, argument, what its run with argument 1
 # measures against its run with 0, goal for their ratio).
 ADDRESS_PAIRS = (
@@ -120,6 +127,9 @@ def add_entry(fig, entry):
         fig.repetitions = max(fig.repetitions, int(entry.get("repetitions", 0)))
     elif kind == "iteration":
         fig.samples.append(ns_of(entry))
+        for k in COUNTER_KEYS:
+            if k in entry:
+                fig.totals[k] = fig.totals.get(k, 0) + entry[k]
         if int(entry.get("repetitions", 1)) <= 1:  # no aggregates follow (a smoke run)
             fig.counters = {k: entry[k] for k in COUNTER_KEYS if k in entry}
 
@@ -236,6 +246,40 @@ def workload_keys(results):
         return (WORKLOADS.index(w) if w in WORKLOADS else len(WORKLOADS), w,
                 int(threads.group(1)) if threads else 0, params)
     return sorted((k for k in results if k[0] not in SEPARATE), key=key)
+
+
+def idle_runs(results):
+    """Returns (counts, {subject: {idle threads: Figure}}) for the runs of idle_threads."""
+    runs = {}
+    for (w, params), figs in results.items():
+        m = re.fullmatch(r"idle:(\d+)", params)
+        if w == IDLE and m:
+            for s, fig in figs.items():
+                runs.setdefault(s, {})[int(m.group(1))] = fig
+    return sorted({n for by in runs.values() for n in by}), runs
+
+
+def idle_ratio(by, n):
+    """Returns the median with n idle threads over the median with none, or None."""
+    base, fig = by.get(0), by.get(n)
+    if base is None or fig is None or not base.median or fig.median is None:
+        return None
+    return fig.median / base.median
+
+
+def crowd_runs(results):
+    """Returns {True: Figure, False: Figure} for cap_64_threads capped and uncapped (bpool)."""
+    runs = {}
+    for (w, params), figs in results.items():
+        m = re.search(r"capped:(\d)", params)
+        if w == CROWD and m and "bpool" in figs:
+            runs[m.group(1) != "0"] = figs["bpool"]
+    return runs
+
+
+def fmt_rate(ns):
+    """ops/s of one op every `ns` nanoseconds."""
+    return "–" if not ns else f"{1e9 / ns:,.0f}"
 
 
 def label(k):
