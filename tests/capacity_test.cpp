@@ -54,6 +54,27 @@ void free_all(pool_resource& pool, std::vector<void*>& blocks, std::size_t size)
     blocks.clear();
 }
 
+// Runs `request`, which waits at the cap, while another thread gives `block` (of `size` bytes)
+// back as soon as a request waits; returns what `request` returns.
+template <class F>
+auto woken_by_release(pool_resource& pool, void* block, std::size_t size, F&& request) {
+    std::atomic<bool> returned{false};
+    std::thread releaser([&] {
+        while (pool.stats().waiters == 0 && !returned.load())
+            std::this_thread::yield();
+        pool.deallocate(block, size);
+    });
+    struct joiner {  // also when `request` throws
+        std::atomic<bool>& returned;
+        std::thread& releaser;
+        ~joiner() {
+            returned = true;
+            releaser.join();
+        }
+    } join{returned, releaser};
+    return request();
+}
+
 TEST(Capacity, FailThrowsAtOnceAndTheCapIsExact) {
     pool_resource pool(capped(64 << 10, exhaustion::fail));
     std::vector<void*> blocks;
@@ -430,23 +451,31 @@ TEST(Capacity, TryAllocateNeverWaits) {
     free_all(pool, blocks, 512);
 }
 
-TEST(Capacity, TryAllocateGrowthTakesThePreferredSizeElseAStepAboveTheNeed) {
-    // Blocks above 4 KiB come from upstream at their exact size (rounded to 16 bytes).
-    pool_options o = capped(700 << 10, exhaustion::wait, 10s);
+// allocate_at_least's pools: blocks above 4 KiB come from upstream at their exact size (rounded to
+// 16 bytes), so that the middle step can be any size.
+pool_options growth_options(std::size_t cap, exhaustion policy,
+                            std::chrono::nanoseconds max_elapsed = 10s) {
+    pool_options o = capped(cap, policy, max_elapsed);
     o.largest_pooled_block = 4 << 10;
-    pool_resource pool(o);
-    allocation_result a = pool.try_allocate_growth(1000, 3000);
+    return o;
+}
+
+TEST(Capacity, AllocateAtLeastTakesThePreferredSizeElseAStepAboveTheNeed) {
+    pool_resource pool(growth_options(700 << 10, exhaustion::wait));
+    allocation_result a = pool.allocate_at_least(1000, 3000);
     ASSERT_NE(a.ptr, nullptr) << "far from the cap: the preferred size";
     EXPECT_EQ(a.bytes, pool.block_size(3000));
     pool.deallocate(a.ptr, a.bytes);
-    EXPECT_EQ(pool.try_allocate_growth(3000, 3000).ptr, nullptr) << "nothing above the need";
+    a = pool.allocate_at_least(3000, 3000);
+    EXPECT_EQ(a.bytes, pool.block_size(3000)) << "nothing above the need: the need";
+    pool.deallocate(a.ptr, a.bytes);
 
     // The block being replaced holds 256 KiB: doubling it would pass 700 KiB.
     void* old = pool.allocate(256 << 10);
     const std::size_t need = (256u << 10) + 64;
     const std::size_t headroom = (700u - 256) << 10;
     const auto start = clock_type::now();
-    a = pool.try_allocate_growth(need, 512 << 10);
+    a = pool.allocate_at_least(need, 512 << 10);
     ASSERT_NE(a.ptr, nullptr);
     EXPECT_GT(a.bytes, need);
     EXPECT_LE(a.bytes, need + (headroom - need) / 2) << "half the headroom above the need";
@@ -454,16 +483,162 @@ TEST(Capacity, TryAllocateGrowthTakesThePreferredSizeElseAStepAboveTheNeed) {
     EXPECT_EQ(pool.live_bytes(), (256u << 10) + a.bytes);
     pool.deallocate(a.ptr, a.bytes);
 
-    // 200 KiB more live: not even the need fits beside the old block, and nothing waits for it.
+    // 200 KiB more live: not even the need fits beside the old block, and nothing waits for the
+    // larger sizes; the need itself meets the policy (here a scope's fail: refused at once).
     void* other = pool.allocate(200 << 10);
-    a = pool.try_allocate_growth(need, 512 << 10);
-    EXPECT_EQ(a.ptr, nullptr);
-    EXPECT_EQ(a.bytes, 0u);
+    {
+        const exhaustion_scope fail_fast(exhaustion::fail);
+        EXPECT_THROW((void)pool.allocate_at_least(need, 512 << 10), capacity_exceeded);
+    }
     EXPECT_LT(clock_type::now() - start, 2s) << "never waits";
     EXPECT_EQ(pool.stats().waits, 0u);
     EXPECT_EQ(pool.live_bytes(), std::size_t{456} << 10);
     pool.deallocate(other, 200 << 10);
     pool.deallocate(old, 256 << 10);
+}
+
+TEST(Capacity, AllocateAtLeastTakesThePreferredSizeWhenItFits) {
+    pool_resource pool(growth_options(64 << 10, exhaustion::fail));
+    const allocation_result a = pool.allocate_at_least(100, 2000);
+    ASSERT_NE(a.ptr, nullptr);
+    EXPECT_EQ(a.bytes, pool.block_size(2000)) << "the preferred size's whole block";
+    EXPECT_EQ(pool.usable_size(a.ptr), a.bytes);
+    EXPECT_EQ(pool.live_bytes(), a.bytes);
+    const allocation_result b = pool.allocate_at_least(3000, 100);
+    EXPECT_EQ(b.bytes, pool.block_size(3000)) << "a preferred size below the need: the need";
+    const allocation_result c = pool.allocate_at_least(0, 0);
+    EXPECT_NE(c.ptr, nullptr);
+    EXPECT_EQ(c.bytes, pool.block_size(0)) << "as allocate(0): a unique block";
+    EXPECT_EQ(pool.stats().waits, 0u);
+    EXPECT_EQ(pool.stats().failures, 0u);
+    pool.deallocate(c.ptr, c.bytes);
+    pool.deallocate(b.ptr, b.bytes);
+    pool.deallocate(a.ptr, a.bytes);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
+TEST(Capacity, AllocateAtLeastTakesAMiddleStepWhenThePreferredSizeDoesNotFit) {
+    // 64 KiB live and a 256 KiB cap: 192 KiB of headroom, so 128 KiB does not fit beside it, and
+    // the step above a 40 KiB need takes at most half of the 152 KiB left above it.
+    pool_resource pool(growth_options(256 << 10, exhaustion::wait, forever));
+    void* old = pool.allocate(64 << 10);
+    const std::size_t need = 40u << 10;
+    const std::size_t headroom = (256u - 64) << 10;
+    const allocation_result a = pool.allocate_at_least(need, 256 << 10);
+    ASSERT_NE(a.ptr, nullptr);
+    EXPECT_GT(a.bytes, need) << "more than the need";
+    EXPECT_LT(a.bytes, pool.block_size(256 << 10)) << "less than the preferred size";
+    EXPECT_LE(a.bytes, need + (headroom - need) / 2) << "half the headroom above the need";
+    EXPECT_GE(a.bytes, need + (headroom - need) / 2 - 16) << "the largest such block";
+    EXPECT_EQ(pool.live_bytes(), (64u << 10) + a.bytes);
+    EXPECT_EQ(pool.stats().waits, 0u) << "the preferred size was not waited for";
+    pool.deallocate(a.ptr, a.bytes);
+    pool.deallocate(old, 64 << 10);
+}
+
+TEST(Capacity, AllocateAtLeastTakesJustTheNeedWhenOnlyItFits) {
+    // Under wait with a long max_elapsed: neither the preferred size nor a step above the need is
+    // waited for, and the need, which fills the capacity exactly, is granted at once.
+    pool_resource pool(growth_options(256 << 10, exhaustion::wait, forever));
+    const std::size_t need = (100u << 10) + 64;
+    void* other = pool.allocate((256u << 10) - need);
+    const allocation_result a = pool.allocate_at_least(need, 200 << 10);
+    ASSERT_NE(a.ptr, nullptr);
+    EXPECT_EQ(a.bytes, pool.block_size(need)) << "just the need";
+    EXPECT_EQ(pool.usable_size(a.ptr), a.bytes);
+    EXPECT_EQ(pool.live_bytes(), std::size_t{256} << 10) << "the capacity, exactly";
+    EXPECT_EQ(pool.stats().waits, 0u);
+    pool.deallocate(a.ptr, a.bytes);
+    pool.deallocate(other, (256u << 10) - need);
+}
+
+// How allocate_at_least(min, preferred) failed: the code and wait of its capacity_exceeded.
+struct refusal {
+    std::error_code code;
+    std::chrono::nanoseconds waited{0};
+};
+refusal refusal_of(pool_resource& pool, std::size_t min, std::size_t preferred) {
+    try {
+        const allocation_result a = pool.allocate_at_least(min, preferred);
+        pool.deallocate(a.ptr, a.bytes);
+        ADD_FAILURE() << "allocate_at_least succeeded past the cap";
+    } catch (const capacity_exceeded& e) {
+        return {e.code(), e.waited()};
+    }
+    return {};
+}
+
+TEST(Capacity, AllocateAtLeastRefusesAtOnceUnderFailWhenTheNeedDoesNotFit) {
+    pool_resource pool(capped(8 << 10, exhaustion::fail, forever));
+    std::vector<void*> blocks = fill(pool, 512);
+    const std::size_t live = pool.live_bytes();
+    const refusal r = refusal_of(pool, 512, 4096);
+    EXPECT_EQ(r.code, errc::capacity_exceeded) << "refused, not timed out";
+    EXPECT_EQ(r.waited, 0ns);
+    EXPECT_EQ(pool.stats().waits, 0u);
+    EXPECT_EQ(pool.live_bytes(), live) << "nothing was left allocated";
+    // The same under wait, inside an exhaustion_scope that says fail.
+    pool_resource waiting(capped(8 << 10, exhaustion::wait, forever));
+    std::vector<void*> more = fill(waiting, 512);
+    {
+        const exhaustion_scope fail_fast(exhaustion::fail);
+        EXPECT_THROW((void)waiting.allocate_at_least(512, 4096), capacity_exceeded);
+    }
+    EXPECT_EQ(waiting.stats().waits, 0u);
+    free_all(waiting, more, 512);
+    free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, AllocateAtLeastWaitsUnderWaitWhenTheNeedDoesNotFit) {
+    // Only the need is waited for: until a short deadline, then until a block is given back.
+    pool_resource pool(capped(8 << 10, exhaustion::wait, forever));
+    std::vector<void*> blocks = fill(pool, 512);
+    {
+        const exhaustion_scope soon(clock_type::now() + 40ms);
+        const refusal r = refusal_of(pool, 512, 4096);
+        EXPECT_EQ(r.code, errc::timed_out) << "waited, then gave up";
+        EXPECT_GE(r.waited, 40ms);
+    }
+    EXPECT_EQ(pool.stats().waits, 1u);
+    EXPECT_EQ(pool.stats().timeouts, 1u);
+
+    const allocation_result a = woken_by_release(pool, blocks.back(), 512,
+                                                 [&] { return pool.allocate_at_least(512, 4096); });
+    blocks.pop_back();
+    EXPECT_EQ(a.bytes, pool.block_size(512)) << "the need, as allocate(512) would give";
+    EXPECT_EQ(pool.stats().waits, 2u);
+    EXPECT_EQ(pool.stats().timeouts, 1u);
+    pool.deallocate(a.ptr, a.bytes);
+    free_all(pool, blocks, 512);
+}
+
+TEST(Capacity, AllocateAtLeastOverAnyResource) {
+    // Over another resource: the preferred size, else the need; it reports the need's failure.
+    counting_resource up;
+    allocation_result a = allocate_at_least(up, 100, 300);
+    EXPECT_EQ(a.bytes, 300u);
+    up.deallocate(a.ptr, a.bytes);
+    up.fail_after(0);  // the preferred size fails, the need succeeds
+    a = allocate_at_least(up, 100, 300);
+    EXPECT_EQ(a.bytes, 100u);
+    EXPECT_EQ(up.failures(), 1u);
+    up.deallocate(a.ptr, a.bytes);
+    a = allocate_at_least(up, 100, 50);
+    EXPECT_EQ(a.bytes, 100u) << "a preferred size below the need: the need alone";
+    up.deallocate(a.ptr, a.bytes);
+    up.fail_all(true);
+    EXPECT_THROW((void)allocate_at_least(up, 100, 300), std::bad_alloc);
+    up.fail_all(false);
+    EXPECT_EQ(up.live_bytes(), 0u);
+    EXPECT_EQ(up.mismatches(), 0u);
+
+    // Over a pool, seen as any resource: the pool's own allocate_at_least, its classes included.
+    pool_resource pool(growth_options(64 << 10, exhaustion::fail));
+    std::pmr::memory_resource& any = pool;
+    a = allocate_at_least(any, 100, 1000);
+    EXPECT_EQ(a.bytes, pool.block_size(1000));
+    EXPECT_EQ(pool.live_bytes(), a.bytes);
+    any.deallocate(a.ptr, a.bytes);
 }
 
 TEST(Capacity, AllocateForWaitsAtMostItsTimeout) {
@@ -475,15 +650,8 @@ TEST(Capacity, AllocateForWaitsAtMostItsTimeout) {
     EXPECT_GE(clock_type::now() - start, 40ms);
     EXPECT_LT(clock_type::now() - start, promptly);
     EXPECT_EQ(pool.stats().timeouts, 1u);
-    std::atomic<bool> returned{false};
-    std::thread releaser([&] {
-        while (pool.stats().waiters == 0 && !returned.load())
-            std::this_thread::yield();
-        pool.deallocate(blocks.back(), 512);
-    });
-    void* p = pool.allocate_for(512, 16, forever);  // woken by the release
-    returned = true;
-    releaser.join();
+    void* p = woken_by_release(pool, blocks.back(), 512,
+                               [&] { return pool.allocate_for(512, 16, forever); });
     EXPECT_EQ(pool.stats().waits, 2u);
     EXPECT_EQ(pool.stats().timeouts, 1u);
     blocks.pop_back();

@@ -42,12 +42,12 @@ class buffer_pool_core;
 /// goes through its size classes: `capacity()` is always the usable size of the block the buffer
 /// holds. Past the pool's `largest_pooled_block` the buffer keeps growing with blocks served by
 /// upstream. The doubled size is only tried, without waiting; when it does not fit under the pool's
-/// capacity, a smaller step above what the write needs is tried the same way
-/// (`pool_resource::try_allocate_growth`: at most half the pool's headroom), so that growth near
-/// the capacity stays geometric; when none fits, the buffer asks for just what it needs, and only
-/// that request meets the policy below. Growth allocates the new block before freeing the old one,
-/// so both count against the capacity for a moment; every operation that fails leaves the buffer
-/// unchanged.
+/// capacity, a smaller step above what the write needs is tried the same way, and when none fits
+/// the buffer asks for just what it needs, and only that request meets the policy below
+/// (`pool_resource::allocate_at_least`: its middle step takes at most half the pool's headroom, so
+/// that growth near the capacity stays geometric). Growth allocates the new block before freeing
+/// the old one, so both count against the capacity for a moment; every operation that fails leaves
+/// the buffer unchanged.
 ///
 /// At the pool's capacity, growth follows the buffer's pool: with
 /// `buffer_pool_options::write_backoff` it follows the pool's exhaustion policy (`wait`: backoff
@@ -185,9 +185,10 @@ class buffer {
     void grow(std::size_t need, bool geometric, std::span<const std::byte> tail, bool may_wait);
     [[nodiscard]] std::size_t round_up(std::size_t n) const;
     [[nodiscard]] std::size_t first_capacity() const noexcept;
-    [[nodiscard]] std::byte* take(std::size_t n, bool may_wait) const;
-    // Without waiting, a block of more than `minimal` bytes, `want` at most; null if none.
-    [[nodiscard]] allocation_result try_take(std::size_t minimal, std::size_t want) const noexcept;
+    // A block of `minimal` bytes at least, `want` if it can be had at once (allocate_at_least);
+    // at the cap only `minimal` meets the policy, and only if `may_wait`. Throws on failure.
+    [[nodiscard]] allocation_result take(std::size_t minimal, std::size_t want,
+                                         bool may_wait) const;
     void check_bound() const;
     void free_storage() noexcept;
     void leave_home() noexcept;

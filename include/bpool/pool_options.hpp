@@ -79,8 +79,8 @@ struct pool_options {
     /// Soft threshold, as a fraction of `capacity` in (0, 1); 0 turns it off. Above it, every
     /// allocation is delayed by a pause that grows smoothly from 0 at the threshold to
     /// `backoff.max_interval` at the capacity, so that producers slow down before the hard cap.
-    /// Not paced: `try_allocate` (and `try_allocate_growth`), and allocations inside an
-    /// `exhaustion_scope` whose policy is `fail` or `bypass`.
+    /// Not paced: `try_allocate` (and the steps of `allocate_at_least` that never wait), and
+    /// allocations inside an `exhaustion_scope` whose policy is `fail` or `bypass`.
     double delay_threshold = 0.0;
 
     /// A waiting request reports a stall through `on_stall` once it has waited this long.

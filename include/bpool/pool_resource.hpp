@@ -15,10 +15,12 @@ namespace detail {
 class pool_core;
 }
 
-/// A block and its size, as `pool_resource::try_allocate_growth` returns it.
+/// A block and its size, as `allocate_at_least` returns it (C++23's `std::allocation_result`).
 struct allocation_result {
-    void* ptr = nullptr;    ///< The block; null if none was allocated.
-    std::size_t bytes = 0;  ///< Its size, all usable: give it back with `deallocate(ptr, bytes)`.
+    void* ptr = nullptr;  ///< The block; null if none was allocated.
+    /// Its size, all usable, at least what was asked for: give the block back with
+    /// `deallocate(ptr, bytes, alignment)` on the resource it came from.
+    std::size_t bytes = 0;
 };
 
 /// A thread-safe `std::pmr::memory_resource` that serves requests up to `largest_pooled_block`
@@ -120,21 +122,33 @@ class pool_resource final : public std::pmr::memory_resource {
                                      std::size_t alignment = alignof(std::max_align_t)) noexcept;
 
     /// Effects: for a container that grows geometrically by replacing its block (the old one stays
-    /// live while it is copied), allocates like `try_allocate` (never waiting, never paced; the
-    /// policies do not apply) a block of more than `needed` bytes: of `preferred` bytes if that
-    /// fits under the capacity; otherwise the largest block that takes at most half of the
-    /// headroom left above `needed` (what the capacity leaves after live blocks and the credit
-    /// other threads' caches hold), so that other requests keep the rest.
-    /// Near the capacity, where the doubled block no longer fits beside the one it replaces, this
-    /// keeps growth geometric: asking for exactly what each write needs would copy the whole
-    /// container at every write. The caller asks `allocate` for `needed` itself, under the policy,
-    /// when this returns no block.
-    /// Returns: the block and its size (a `block_size`, above `block_size(needed, alignment)` and
-    /// at most `block_size(preferred, alignment)`), or `{nullptr, 0}` if no such block fits now, or
-    /// on any error (as `try_allocate`).
-    [[nodiscard]] allocation_result try_allocate_growth(
-        std::size_t needed, std::size_t preferred,
-        std::size_t alignment = alignof(std::max_align_t)) noexcept;
+    /// live while it is copied), allocates a block of at least `min` bytes, larger where that can
+    /// be had at once (C++23's `allocate_at_least`, with a size to prefer). The first of these
+    /// that succeeds:
+    /// 1. if `preferred > min`, a block of `preferred` bytes, like `try_allocate`: never waiting,
+    ///    never paced, whatever the pool's policy and any `exhaustion_scope`;
+    /// 2. the same way, the largest block above `block_size(min, alignment)` (and below the first)
+    ///    that takes at most half of the headroom left above it (what the capacity leaves after
+    ///    live blocks and the credit other threads' caches hold), so that other requests keep the
+    ///    rest;
+    /// 3. `allocate(min, alignment)`, exactly: under the pool's policy (waiting with backoff,
+    ///    `fail`, `overcommit`, `bypass`), an enclosing `exhaustion_scope` and the soft
+    ///    threshold's pacing.
+    /// Near the capacity, where the doubled block no longer fits beside the one it replaces, the
+    /// second step keeps growth geometric: asking for exactly what each write needs would copy
+    /// the whole container at every write; and only the request for what is needed meets the
+    /// policy, so that a growth that can succeed is not refused (or kept waiting) for its slack.
+    /// Returns: the block and its size, all usable: a `block_size` of at least
+    /// `block_size(min, alignment)` and at most `block_size(preferred, alignment)` when
+    /// `preferred` is larger. Give it back with `deallocate(ptr, bytes, alignment)` (or
+    /// `deallocate_unsized`). Never a null block: failures throw.
+    /// Throws: what `allocate(min, alignment)` throws: `capacity_exceeded` at the cap per the
+    /// policy (refused, or after the wait); `std::invalid_argument` if `alignment` is not a power
+    /// of two; `std::bad_alloc` if the size overflows or upstream fails. The first two steps
+    /// throw nothing: any failure there moves on to the next step.
+    /// Thread safety: thread-safe, like `allocate`.
+    [[nodiscard]] allocation_result allocate_at_least(
+        std::size_t min, std::size_t preferred, std::size_t alignment = alignof(std::max_align_t));
 
     /// Effects: allocates like `allocate`, waiting at the cap (whatever the pool's policy) for at
     /// most `timeout` (and not past an `exhaustion_scope` deadline).
@@ -182,5 +196,19 @@ class pool_resource final : public std::pmr::memory_resource {
   private:
     detail::pool_core* core_;
 };
+
+/// Effects: `allocate_at_least` over any resource, for a container that may live in a pool or
+/// elsewhere: if `resource` is a `pool_resource`, its `allocate_at_least(min, preferred,
+/// alignment)`; otherwise, if `preferred > min`, `resource.allocate(preferred, alignment)`, and if
+/// that throws (anything), or `preferred <= min`, `resource.allocate(min, alignment)`.
+/// Returns: the block and its size: over a pool as `pool_resource::allocate_at_least` says; over
+/// another resource `preferred` or `min`, the size it was allocated with. Give it back with
+/// `resource.deallocate(ptr, bytes, alignment)`.
+/// Throws: what the pool's `allocate_at_least`, or the other resource's `allocate(min,
+/// alignment)`, throws.
+/// Thread safety: as `resource`'s `allocate` (a pool's is thread-safe).
+[[nodiscard]] allocation_result allocate_at_least(
+    std::pmr::memory_resource& resource, std::size_t min, std::size_t preferred,
+    std::size_t alignment = alignof(std::max_align_t));
 
 }  // namespace bpool

@@ -128,10 +128,10 @@ void buffer::release() noexcept {
     free_storage();
 }
 
-// Makes room for `need` bytes (need > capacity_) and appends `tail`. Tries the geometric size
-// first without waiting, then (over a pool) a smaller step that still fits above `need`; if none
-// fits under the cap, asks for just `need` (which may wait, per `may_wait`), so that a write that
-// can succeed is not refused for the slack.
+// Makes room for `need` bytes (need > capacity_) and appends `tail`. The geometric size is only
+// preferred: allocate_at_least tries it without waiting, then (over a pool) a smaller step that
+// still fits above `need`, and if none fits under the cap asks for just `need` (which may wait,
+// per `may_wait`), so that a write that can succeed is not refused for the slack.
 void buffer::grow(std::size_t need, bool geometric, std::span<const std::byte> tail,
                   bool may_wait) {
     check_bound();
@@ -144,9 +144,7 @@ void buffer::grow(std::size_t need, bool geometric, std::span<const std::byte> t
                                                                  : max_size();
         if (target > need) want = std::max(minimal, round_up(target));
     }
-    allocation_result got{};
-    if (want > minimal) got = try_take(minimal, want);
-    if (got.ptr == nullptr) got = {take(minimal, may_wait), minimal};
+    const allocation_result got = take(minimal, want, may_wait);
     auto* p = static_cast<std::byte*>(got.ptr);
     // Nothing below throws: the buffer changes only now.
     if (size_ > 0) std::memcpy(p, data_, size_);
@@ -172,23 +170,14 @@ std::size_t buffer::first_capacity() const noexcept {
     return min_first_capacity;
 }
 
-std::byte* buffer::take(std::size_t n, bool may_wait) const {
+allocation_result buffer::take(std::size_t minimal, std::size_t want, bool may_wait) const {
     if (bind_.pool != nullptr && !may_wait) {
         // Refused at once at the cap (capacity_exceeded), yet an upstream failure still reads as
-        // std::bad_alloc: try_allocate would fold both into nullptr.
+        // std::bad_alloc: a no-throw form would fold both into nullptr.
         const exhaustion_scope no_wait(exhaustion::fail);
-        return static_cast<std::byte*>(bind_.pool->allocate(n, alignment));
+        return bind_.pool->allocate_at_least(minimal, want, alignment);
     }
-    return static_cast<std::byte*>(bind_.resource->allocate(n, alignment));
-}
-
-allocation_result buffer::try_take(std::size_t minimal, std::size_t want) const noexcept {
-    if (bind_.pool != nullptr) return bind_.pool->try_allocate_growth(minimal, want, alignment);
-    try {
-        return {bind_.resource->allocate(want, alignment), want};
-    } catch (...) {  // any failure: the caller falls back to the minimal size, which reports it
-        return {};
-    }
+    return bpool::allocate_at_least(*bind_.resource, minimal, want, alignment);
 }
 
 void buffer::check_bound() const {

@@ -104,22 +104,25 @@ void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noex
     }
 }
 
-allocation_result pool_resource::try_allocate_growth(std::size_t needed, std::size_t preferred,
-                                                     std::size_t alignment) noexcept {
-    const std::size_t low = block_size(needed, alignment);
-    const std::size_t high = preferred > needed ? block_size(preferred, alignment) : 0;
-    if (low == 0 || high <= low) return {};
-    if (void* p = try_allocate(high, alignment)) return {p, high};
-    // Measured after the refusal, which gave this thread's unspent credit back to the budget.
-    const std::size_t room = core_->headroom();
-    if (room <= low) return {};
-    // Half of what is left above `low`: a lone growing container then reaches the largest size
-    // growth can reach (the old block and the new one together fill the capacity) in one more
-    // step, and containers growing side by side each leave the others room.
-    const std::size_t step = core_->block_size_at_most(low + (room - low) / 2, alignment);
-    if (step <= low || step >= high) return {};
-    if (void* p = try_allocate(step, alignment)) return {p, step};
-    return {};
+allocation_result pool_resource::allocate_at_least(std::size_t min, std::size_t preferred,
+                                                   std::size_t alignment) {
+    const std::size_t low = block_size(min, alignment);  // 0: allocate(min) below throws
+    const std::size_t high = preferred > min ? block_size(preferred, alignment) : 0;
+    if (low != 0 && high > low) {
+        if (void* p = try_allocate(high, alignment)) return {p, high};
+        // Measured after the refusal, which gave this thread's unspent credit back to the budget.
+        const std::size_t room = core_->headroom();
+        // Half of what is left above `low`: a lone growing container then reaches the largest
+        // size growth can reach (the old block and the new one together fill the capacity) in
+        // one more step, and containers growing side by side each leave the others room.
+        if (room > low) {
+            const std::size_t step = core_->block_size_at_most(low + (room - low) / 2, alignment);
+            if (step > low && step < high)
+                if (void* p = try_allocate(step, alignment)) return {p, step};
+        }
+    }
+    // What allocate(min) gives is a block of `low` bytes, bypass and direct blocks included.
+    return {allocate(min, alignment), low};
 }
 
 void* pool_resource::allocate_for(std::size_t bytes, std::size_t alignment,
@@ -163,6 +166,20 @@ std::size_t pool_resource::capacity() const noexcept {
 }
 std::size_t pool_resource::max_live_blocks() const noexcept {
     return core_->max_live_blocks();
+}
+
+allocation_result allocate_at_least(std::pmr::memory_resource& resource, std::size_t min,
+                                    std::size_t preferred, std::size_t alignment) {
+    // pool_resource is final: the cast is a type check.
+    if (auto* pool = dynamic_cast<pool_resource*>(&resource))
+        return pool->allocate_at_least(min, preferred, alignment);
+    if (preferred > min) {
+        try {
+            return {resource.allocate(preferred, alignment), preferred};
+        } catch (...) {  // any failure: the request for `min` below reports its own
+        }
+    }
+    return {resource.allocate(min, alignment), min};
 }
 
 }  // namespace bpool

@@ -109,6 +109,30 @@ TEST(Streambuf, OverAnyResourceGrowsByDoubling) {
                  std::invalid_argument);
 }
 
+TEST(Streambuf, OverAnyResourceFallsBackToWhatTheWriteNeedsWhenTheDoubledBlockFails) {
+    counting_resource counting;
+    {
+        streambuf sb(&counting);
+        sb.reserve(1000);
+        ASSERT_EQ(sb.capacity(), 1000u);
+        put_chars(sb, 1000);
+        counting.fail_after(0);  // the doubled block fails, the block the write needs does not
+        ASSERT_EQ(sb.sputc('a'), 'a');
+        EXPECT_EQ(sb.capacity(), 1001u) << "just what the write needed";
+        EXPECT_EQ(counting.failures(), 1u);
+        EXPECT_FALSE(sb.error());
+        EXPECT_EQ(sb.view().size(), 1001u);
+        EXPECT_TRUE(is_alphabet_run(sb.view().substr(0, 1000)));
+        counting.fail_all(true);  // and when that fails too, the growth reports it
+        EXPECT_THROW(sb.reserve(4096), std::bad_alloc);
+        EXPECT_EQ(sb.error(), errc::out_of_memory);
+        EXPECT_EQ(sb.capacity(), 1001u);
+        counting.fail_all(false);
+    }
+    EXPECT_EQ(counting.live_bytes(), 0u);
+    EXPECT_EQ(counting.mismatches(), 0u);
+}
+
 TEST(Streambuf, AResourcePointerToAPoolUsesItsClasses) {
     checked_pool p;
     streambuf sb(static_cast<std::pmr::memory_resource*>(&p.pool));

@@ -33,10 +33,9 @@ namespace bpool {
 ///   and each step takes the whole size class (`pool_resource::block_size`), so writing n
 ///   characters copies O(n) in total. The doubled block is only tried, without waiting; if it
 ///   does not fit under the pool's capacity next to the block it replaces, a smaller step above
-///   what the write needs is tried the same way (`pool_resource::try_allocate_growth`: at most
-///   half the pool's headroom), so that growth near the capacity stays geometric; if none fits,
-///   the growth asks for just the block the write needs, under the pool's policy (as
-///   `bpool::buffer` does).
+///   what the write needs is tried the same way (at most half the pool's headroom, so that growth
+///   near the capacity stays geometric); if none fits, the growth asks for just the block the
+///   write needs, under the pool's policy: `bpool::allocate_at_least`, as `bpool::buffer` grows.
 /// - **Input** reads back what was written; `seekoff`/`seekpos` move the read and/or write position
 ///   anywhere in [0, `size()`].
 /// - **At the pool's capacity** a growth follows the pool's policy (`wait`, `fail`, ...). If it
@@ -351,8 +350,8 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     // error() and rethrows; nothing changes.
     const CharT* grow(std::size_t need, const CharT* src);
 
-    // Allocates `bytes` without ever waiting; null on any failure (the caller then asks for less,
-    // which reports the failure).
+    // Allocates `bytes` without ever waiting; null on any failure (shrink_to_fit then keeps the
+    // storage it has).
     void* try_take(std::size_t bytes) noexcept {
         if (pool_ != nullptr) return pool_->try_allocate(bytes, alignof(CharT));
         try {
@@ -360,13 +359,6 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
         } catch (...) {
             return nullptr;
         }
-    }
-    // Without ever waiting, a block of more than `minimal` bytes, `preferred` at most; null on any
-    // failure (the caller then asks for `minimal`, which reports the failure).
-    allocation_result try_take_more(std::size_t minimal, std::size_t preferred) noexcept {
-        if (pool_ != nullptr) return pool_->try_allocate_growth(minimal, preferred, alignof(CharT));
-        void* p = try_take(preferred);
-        return {p, p != nullptr ? preferred : 0};
     }
 
     static std::error_code failure_code() noexcept;
@@ -396,19 +388,19 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     std::error_code error_;
 };
 
-// Tries the geometric size first without waiting, then (over a pool) a smaller step that still
-// fits above `need` (the old block stays live during the copy); if none fits under the cap, asks
-// for just the block that holds `need` characters under the pool's policy (which may wait), so
-// that a write that can succeed is not refused for the slack.
+// The geometric size is only preferred (the old block stays live during the copy):
+// allocate_at_least tries it without waiting, then (over a pool) a smaller step that still fits
+// above `need`, and if none fits under the cap asks for just the block that holds `need`
+// characters under the pool's policy (which may wait), so that a write that can succeed is not
+// refused for the slack.
 template <class CharT, class Traits>
 const CharT* basic_streambuf<CharT, Traits>::grow(std::size_t need, const CharT* src) {
     try {
         if (need > max_chars) fail_too_large();
         const std::size_t minimal = block_bytes(need);
         const std::size_t geometric = block_bytes(next_capacity(need));
-        allocation_result got{};
-        if (geometric > minimal) got = try_take_more(minimal, geometric);
-        if (got.ptr == nullptr) got = {resource_->allocate(minimal, alignof(CharT)), minimal};
+        const allocation_result got =
+            bpool::allocate_at_least(*resource_, minimal, geometric, alignof(CharT));
         auto* data = static_cast<CharT*>(got.ptr);
         const std::size_t used = size();
         if (used != 0) Traits::copy(data, data_, used);
