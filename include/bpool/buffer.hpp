@@ -20,7 +20,7 @@ namespace detail {
 class buffer_pool_core;
 }
 
-/// A growable byte buffer that owns its storage (the Go seeds' `Buffer` and `[]byte` scratch
+/// A growable byte buffer that owns its storage (a write, batch or per-connection scratch
 /// buffer, as one RAII type). Move-only; the storage goes back where it came from when the buffer
 /// is destroyed, released, put back or assigned over, so it can be neither leaked nor freed twice.
 ///

@@ -389,10 +389,12 @@ outcome budget::wait(std::unique_lock<std::mutex>& lock, amount need, std::size_
         // let the queue up to this waiter fit, take it back. Looking costs no barrier; only a
         // reclaim that can help quiesces, and a waiter looks again at each step.
         const amount missing = missing_through(&w);
-        lock.unlock();
-        const amount got = r.reclaim_for(missing);
-        lock.lock();
-        if (!got.zero()) take_back(got);
+        if (missing.bytes > 0 || missing.blocks > 0) {  // else it fits: being granted
+            lock.unlock();
+            const amount got = r.reclaim_for(missing);
+            lock.lock();
+            if (!got.zero()) take_back(got);
+        }
         if (w.state != waiter::queued) break;
         steady::time_point now = steady::now();
         if (!warned && now >= warn_at) {
