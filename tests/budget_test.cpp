@@ -1,4 +1,4 @@
-// Layer 5: the budget, driven directly: exact limits, leases that shrink near the cap, FIFO
+// Layer 7: the budget, driven directly: exact limits, leases that shrink near the cap, FIFO
 // grants, backoff steps, pacing, wait statistics.
 #include "budget/budget.hpp"
 

@@ -1,23 +1,28 @@
-// Layer 6: capacity and backoff. The budget owns the pool's limits (bytes and blocks) and the count
-// of what is committed against them: bytes and blocks that are live, or leased to thread caches as
-// credit, or granted to a request that is about to use them. committed <= limit at all times unless
-// a request overcommits, which is what makes the cap exact.
+// Layer 7: a pool's capacity: its limits (bytes and blocks) and what is committed against them,
+// a fifo_semaphore (fifo_semaphore.hpp) with the pool's policies on it. Committed are bytes and
+// blocks that are live, or leased to thread caches as credit, or granted to a request that is
+// about to use them; committed <= limit at all times unless a request overcommits, which is what
+// makes the cap exact.
 //
 // Leases: a thread cache takes credit in leases (its request plus an extra that shrinks as the
-// headroom does) so that the fast path never touches the budget. Requests that do not fit wait in
-// a FIFO queue of waiter records (tickets in arrival order); whoever gives back (a free under
-// pressure, a reclaim of stranded credit, a capacity change) hands the freed amount to the waiters
-// at the head that now fit, and wakes them. Waiters sleep in steps paced by exponential backoff
-// with jitter; each step may also reclaim credit stranded in idle thread caches (through the
-// reclaimer callback). A request that may not wait (fail, bypass) is refused only after credit
-// stranded in caches, if it could make the request fit, was reclaimed (reclaimer::reclaim_for);
-// queued waiters whose need passes lowered limits are refused at once. The pool-wide backoff
-// interval grows with each step and resets when usage is back under the cap with nobody waiting.
+// headroom does) so that the fast path never touches the budget. A request that does not fit
+// waits in the semaphore's FIFO queue; whoever gives back hands the freed amount to the waiters
+// at the head that now fit. The policies on the semaphore:
+// - the flags word: flag_pressure while requests wait or usage is at a limit, flag_pacing above
+//   the soft threshold (read by every fast path, raised and lowered as the count changes);
+// - backoff (backoff.hpp): waiters sleep in steps of a pool-wide interval that grows with
+//   jitter, and resets when usage is back under the cap with nobody waiting;
+// - reclaiming: each step of a wait may take back credit stranded in idle thread caches (the
+//   reclaimer); a request that may not wait (fail, bypass) is refused only after that credit, if
+//   it could make the request fit, was reclaimed (take_after_reclaim);
+// - pacing (pacing.hpp): above the soft threshold a lease is told to pause first;
+// - stall reports (stall_report.hpp) and the exhaustion statistics (wait_stats.hpp).
 //
-// Thread safety: all members are thread-safe. One mutex guards the queue and the counters' writes;
-// committed() and the limits are read lock-free, fill_stats takes the mutex briefly. The mutex is
-// never held while calling out (reclaimer, on_stall callback) or sleeping. An on_stall callback
-// that throws loses its report; the exception goes no further.
+// Thread safety: all members are thread-safe. Lock order: the reclaim mutex (refusals that
+// reclaim), then the semaphore's; neither is held while calling out (reclaimer, on_stall
+// callback) or sleeping. committed() and the limits are read lock-free; fill_stats takes the
+// semaphore's lock briefly. An on_stall callback that throws loses its report; the exception goes
+// no further.
 #pragma once
 
 #include <atomic>
@@ -32,18 +37,21 @@
 
 #include "base/amount.hpp"
 #include "base/pool_flags.hpp"
+#include "budget/backoff.hpp"
+#include "budget/fifo_semaphore.hpp"
+#include "budget/pacing.hpp"
+#include "budget/stall_report.hpp"
+#include "budget/wait_stats.hpp"
 
 namespace bpool::detail {
-
-using steady = std::chrono::steady_clock;
 
 /// How one request behaves at the cap. `start` is the instant the request's wait is measured
 /// from and `deadline` was computed from, so that a request that gives up at its deadline reports
 /// at least the time it was allowed to wait.
 struct wait_policy {
-    exhaustion policy = exhaustion::wait;
-    steady::time_point deadline = steady::time_point::max();
-    steady::time_point start{};
+    exhaustion policy = exhaustion::wait;                     ///< What to do at the cap.
+    steady::time_point deadline = steady::time_point::max();  ///< When a wait gives up.
+    steady::time_point start{};                               ///< What the wait is measured from.
 };
 
 /// What a request at the cap ended with.
@@ -64,19 +72,27 @@ class reclaimer {
     ~reclaimer() = default;
 };
 
-class budget {
+class budget final : private semaphore_observer {
   public:
-    /// Throws std::bad_alloc if copying `options.on_stall` does.
+    /// Effects: an unlimited budget that raises and lowers the bits of `flags` (which must
+    /// outlive it) as its count changes, with the backoff, pacing and stall reports of `options`
+    /// (normalized). Throws std::bad_alloc if copying `options.on_stall` does.
     budget(std::atomic<std::uint32_t>& flags, const pool_options& options);
     budget(const budget&) = delete;
     budget& operator=(const budget&) = delete;
 
-    static constexpr std::int64_t unlimited = INT64_MAX / 4;
+    /// A limit that no count reaches: "no limit" (the semaphore's).
+    static constexpr std::int64_t unlimited = fifo_semaphore::unlimited;
 
-    /// Sets the limits (0: unlimited) and hands freed headroom to waiters.
-    void set_limits(std::size_t bytes, std::size_t blocks) noexcept;
-    [[nodiscard]] std::size_t capacity() const noexcept;
-    [[nodiscard]] std::size_t max_live_blocks() const noexcept;
+    /// Effects: sets the limits (0: unlimited) and the lease size, and hands freed headroom to
+    /// waiters (refusing those that can no longer fit). Thread-safe.
+    void set_limits(std::size_t bytes, std::size_t blocks) noexcept {
+        sem_.set_limits(bytes, blocks);
+    }
+    /// Returns: the byte limit (0: unlimited). Lock-free.
+    [[nodiscard]] std::size_t capacity() const noexcept { return sem_.byte_limit(); }
+    /// Returns: the block limit (0: unlimited). Lock-free.
+    [[nodiscard]] std::size_t max_live_blocks() const noexcept { return sem_.block_limit(); }
 
     /// What try_lease did.
     enum class lease_result : unsigned char {
@@ -86,130 +102,100 @@ class budget {
         refused,     ///< At the cap, or others wait: nothing committed.
     };
 
-    /// Takes `need`, plus (if `extra`) an extra lease that shrinks with the headroom, if it fits
-    /// and nobody waits. With `pace`, a request above the soft threshold is told to pause first;
-    /// it commits nothing then, so that no credit sits unspent while its owner sleeps.
+    /// Effects: takes `need`, plus (if `extra`) an extra lease that shrinks with the headroom, if
+    /// it fits and nobody waits; never waits. With `pace`, a request above the soft threshold is
+    /// told to pause first; it commits nothing then, so that no credit sits unspent while its
+    /// owner sleeps. Returns what it did. Thread-safe.
     lease_result try_lease(amount need, bool extra, bool pace, amount* granted,
                            std::chrono::nanoseconds* pause) noexcept;
 
-    /// Gives `a` back and hands it to waiters that now fit.
-    void give(amount a) noexcept;
+    /// Effects: gives `a` back and hands it to waiters that now fit. Thread-safe.
+    void give(amount a) noexcept { sem_.give(a); }
 
-    /// Takes exactly `need` for a request at the cap, following `wp` (waits, refuses, bypasses,
-    /// or overcommits). `requested` is the caller's size, for reports. Blocks the calling thread;
-    /// must be called with no pool lock held and outside any thread-cache operation. `*waited`
-    /// is measured from `wp.start`. A wait is a cancellation point that the queue survives
-    /// (pthread_cancel unlinks the waiter as the thread unwinds). A waiter that can no longer fit
-    /// because the limits were lowered below its need is refused (or, under overcommit, proceeds)
-    /// at once.
+    /// Effects: takes exactly `need` for a request at the cap, following `wp` (waits, refuses,
+    /// bypasses, or overcommits). `requested` is the caller's size, for reports. Blocks the
+    /// calling thread; must be called with no pool lock held and outside any thread-cache
+    /// operation. A wait is a cancellation point that the queue survives (pthread_cancel unlinks
+    /// the waiter as the thread unwinds). A waiter that can no longer fit because the limits were
+    /// lowered below its need is refused (or, under overcommit, proceeds) at once.
+    /// Returns how the request ended; `*waited` is measured from `wp.start` for a request that
+    /// queued, 0 for one that did not. Thread-safe.
     outcome acquire(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
                     std::chrono::nanoseconds* waited);
 
-    [[nodiscard]] amount committed() const noexcept {
-        return {committed_bytes_.load(std::memory_order_relaxed),
-                committed_blocks_.load(std::memory_order_relaxed)};
+    /// Returns: what is committed now. Lock-free.
+    [[nodiscard]] amount committed() const noexcept { return sem_.committed(); }
+    /// Returns: the highest committed byte count since construction: an upper bound of the peak
+    /// of live bytes (what is live is always committed). Lock-free.
+    [[nodiscard]] std::size_t peak_committed() const noexcept {
+        return static_cast<std::size_t>(sem_.peak().bytes);
     }
-    /// The highest committed byte count since construction: an upper bound of the peak of live
-    /// bytes (what is live is always committed).
-    [[nodiscard]] std::size_t peak_committed() const noexcept;
 
-    /// The lease size: the most extra credit a thread cache gets beyond its request.
+    /// Returns: the lease size, the most extra credit a thread cache gets beyond its request.
+    /// Lock-free.
     [[nodiscard]] std::int64_t lease_bytes() const noexcept {
         return lease_bytes_.load(std::memory_order_relaxed);
     }
+    /// Returns: the most extra credit of each part a thread cache gets. Lock-free.
     [[nodiscard]] amount lease() const noexcept { return {lease_bytes(), max_lease_blocks}; }
+    /// The most extra blocks a lease gives beyond its request.
     static constexpr std::int64_t max_lease_blocks = std::int64_t{1} << 16;
 
-    /// fork(): the prepare handler takes the lock; the parent's handler releases it.
-    void lock_for_fork() noexcept { mutex_.lock(); }
+    /// fork(): the prepare handler takes the locks (in their order); the parent's handler
+    /// releases them.
+    void lock_for_fork() noexcept;
     /// See lock_for_fork.
-    void unlock_after_fork() noexcept { mutex_.unlock(); }
-    /// The child's handler: releases the lock and forgets every waiter (their threads do not
-    /// exist in the child; their records are copies on stacks nobody runs on).
+    void unlock_after_fork() noexcept;
+    /// The child's handler: releases the locks and forgets every waiter and every refusal that
+    /// was reclaiming (their threads do not exist in the child).
     void reset_after_fork() noexcept;
 
-    /// Fills the exhaustion fields of `s`.
+    /// Effects: fills the exhaustion fields of `s`. Thread-safe; takes the semaphore's lock.
     void fill_stats(pool_stats& s) const;
 
-    /// Sets the on_stall callback context (the pool's live bytes reader for reports).
-    using live_reader = std::size_t (*)(const void*) noexcept;
+    /// Reads the pool's live bytes, for on_stall reports.
+    using live_reader = stall_reporter::live_reader;
+    /// Effects: on_stall reports read the live bytes by `f(ctx)`. Call before the pool is shared.
     void set_live_reader(live_reader f, const void* ctx) noexcept {
-        live_reader_ = f;
-        live_ctx_ = ctx;
+        stall_.set_live_reader(f, ctx);
     }
 
   private:
-    struct waiter {
-        enum state_kind : unsigned char { queued, granted, rejected };
-        amount need;
-        steady::time_point start;
-        state_kind state = queued;
-        waiter* next = nullptr;
-        std::condition_variable cv;
-    };
-    class queue_guard;
+    class request_wait;
 
-    [[nodiscard]] bool fits(amount need) const noexcept;
-    [[nodiscard]] bool larger_than_limits(amount need) const noexcept;
-    /// Commits `need` if it fits and nobody waits (mutex held).
-    bool take_now(amount need) noexcept;
-    /// The fail/bypass step: reclaims stranded credit if that can make `need` fit, then gives it
-    /// back and takes `need` in one step, so that no other request can take it in between; a few
-    /// times while other threads keep leasing (mutex held on entry and exit, released meanwhile).
-    bool take_after_reclaim(std::unique_lock<std::mutex>& lock, amount need, reclaimer& r);
-    /// Queues, waits in backoff steps until granted, rejected or past the deadline.
-    outcome wait(std::unique_lock<std::mutex>& lock, amount need, std::size_t requested,
-                 const wait_policy& wp, reclaimer& r);
-    void refuse_unfit_waiters() noexcept;
-    /// What committing `need` now would take past the limits (each part; negative: room left).
-    [[nodiscard]] amount missing_for(amount need) const noexcept;
-    /// What the queue lacks, up to and including `w`, of fitting under the limits (mutex held).
-    [[nodiscard]] amount missing_through(const waiter* w) const noexcept;
-    /// Takes credit that `r` reclaimed back from commitment and hands it on (mutex held).
-    void take_back(amount got) noexcept;
-    void commit(amount a) noexcept;
-    void grant_waiters() noexcept;
-    void reset_backoff_if_under() noexcept;
-    void remove(waiter* w) noexcept;
-    void update_flags() noexcept;
-    void record_wait(std::chrono::nanoseconds waited) noexcept;
-    std::chrono::nanoseconds next_step() noexcept;
-    /// The pause owed by a request that leaves `committed_bytes` committed (soft threshold).
-    [[nodiscard]] std::chrono::nanoseconds pacing_pause(
-        std::int64_t committed_bytes) const noexcept;
+    /// The policies kept in step with the count (under the semaphore's lock).
+    void changed(const semaphore_state& s, semaphore_change what) noexcept override;
+    void update_flags(const semaphore_state& s) noexcept;
+    /// The extra of a lease that leaves `after` committed under `limit`.
+    [[nodiscard]] amount extra_lease(amount after, amount limit) const noexcept;
+    /// The fail and bypass policies: what may be taken at once, after reclaiming.
+    outcome take_or_refuse(amount need, exhaustion policy, reclaimer& r);
+    /// Reclaims stranded credit if that can make `need` fit, then gives it back and takes `need`
+    /// in one step, so that no other request can take it in between; a few times while other
+    /// threads keep leasing.
+    bool take_after_reclaim(amount need, reclaimer& r);
+    /// The wait and overcommit policies: a wait in the semaphore's queue.
+    outcome wait_at_cap(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
+                        std::chrono::nanoseconds* waited);
+    /// Counts and reports how a wait ended.
+    outcome settle(fifo_semaphore::wait_result result, std::size_t requested,
+                   std::chrono::nanoseconds waited);
     void report(stall_event::kind what, std::size_t requested, std::chrono::nanoseconds waited);
 
     std::atomic<std::uint32_t>& flags_;
-    const backoff_options backoff_;
-    const double delay_threshold_;
-    const std::chrono::nanoseconds stall_warning_;
-    const std::function<void(const stall_event&)> on_stall_;
-    live_reader live_reader_ = nullptr;
-    const void* live_ctx_ = nullptr;
+    const pacing pacing_;
+    jittered_backoff backoff_;
+    stall_reporter stall_;
+    wait_stats stats_;
+    std::atomic<std::int64_t> lease_bytes_{0};  // written under the semaphore's lock
 
-    mutable std::mutex mutex_;
-    waiter* head_ = nullptr;  // FIFO queue of waiters (guarded by mutex_)
-    waiter* tail_ = nullptr;
-    std::chrono::nanoseconds interval_;  // the pool-wide backoff step (guarded by mutex_)
     // Refused requests reclaiming stranded credit right now, and where those that found nothing
-    // wait for them to give it back (guarded by mutex_).
+    // wait for them to give it back (guarded by reclaim_mutex_, taken before the semaphore's).
+    std::mutex reclaim_mutex_;
     int reclaiming_ = 0;
     std::condition_variable reclaimed_;
 
-    // Written under mutex_, read lock-free.
-    std::atomic<std::int64_t> limit_bytes_{unlimited};
-    std::atomic<std::int64_t> limit_blocks_{unlimited};
-    std::atomic<std::int64_t> committed_bytes_{0};
-    std::atomic<std::int64_t> committed_blocks_{0};
-    std::atomic<std::int64_t> lease_bytes_{0};
-    std::atomic<std::int64_t> peak_committed_bytes_{0};
-
-    // Statistics.
-    std::atomic<std::uint64_t> waits_{0}, timeouts_{0}, failures_{0}, overcommits_{0}, bypasses_{0},
-        paced_{0};
-    std::atomic<std::size_t> waiting_{0};
-    std::atomic<std::int64_t> total_wait_ns_{0}, max_wait_ns_{0};
-    std::atomic<std::uint64_t> histogram_[pool_stats::wait_buckets]{};
+    fifo_semaphore sem_;  // last: it tells this budget (its observer) of changes from now on
 };
 
 }  // namespace bpool::detail

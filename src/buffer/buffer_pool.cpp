@@ -1,5 +1,5 @@
-// Layer 8: bpool::buffer_pool and its core. Memory is the resource's business (its capacity, its
-// caches); the pool adds the count of buffers checked out and the cap on it, kept in a budget.
+// Layer 9: bpool::buffer_pool and its core. Memory is the resource's business (its capacity, its
+// caches); the pool adds the count of buffers checked out and the cap on it, a fifo_semaphore.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -21,13 +21,13 @@ namespace detail {
 
 namespace {
 
-// The options of the live-slot budget: blocks only, with the pool's policy and backoff.
-pool_options slot_options_of(const buffer_pool_options& o) {
+// The options with the backoff normalized as a pool's is: it paces the waits at the live cap.
+buffer_pool_options with_normalized_backoff(const buffer_pool_options& o) {
     pool_options p;
-    p.max_live_blocks = o.max_live;
-    p.on_exhaustion = o.on_exhaustion;
     p.backoff = o.backoff;
-    return normalize(p);
+    buffer_pool_options out = o;
+    out.backoff = normalize(p).backoff;
+    return out;
 }
 
 }  // namespace
@@ -36,9 +36,9 @@ buffer_pool_core::buffer_pool_core(std::unique_ptr<pool_resource> owned, pool_re
                                    const buffer_pool_options& options)
     : owned_(std::move(owned)),
       resource_(resource),
-      options_(options),
-      slot_options_(slot_options_of(options)),
-      slots_(flags_, slot_options_) {
+      options_(with_normalized_backoff(options)),
+      backoff_(options_.backoff),
+      slots_(&backoff_) {
     const std::size_t largest = resource_.options().largest_pooled_block;
     if (owned_ == nullptr && options_.max_pooled_size < largest) {
         throw std::invalid_argument(
@@ -49,7 +49,6 @@ buffer_pool_core::buffer_pool_core(std::unique_ptr<pool_resource> owned, pool_re
     // A pool_resource keeps idle exactly the blocks up to largest_pooled_block and frees larger
     // ones to upstream at once: that is the size above which storage is not pooled.
     options_.max_pooled_size = largest;
-    options_.backoff = slot_options_.backoff;
     slots_.set_limits(0, options_.max_live);
     list_fork_client(this);
 }
@@ -68,29 +67,38 @@ buffer_pool_core::~buffer_pool_core() {
 }
 
 buffer_pool_core::checkout buffer_pool_core::check_out() {
-    // The wait is bounded by a year so that a huge max_elapsed cannot overflow the deadline.
+    // The wait is bounded by a year so that a huge max_elapsed cannot overflow the deadline. The
+    // deadline and the wait's start come from one instant, so that a get() that times out reports
+    // at least the wait it was allowed.
     const std::chrono::nanoseconds patience = std::min(
         options_.backoff.max_elapsed, std::chrono::nanoseconds(std::chrono::hours(24 * 365)));
-    const steady::time_point now = steady::now();
-    wait_policy wp{options_.on_exhaustion, now + patience, now};
-    scope_override(&wp.policy, &wp.deadline, false);
+    const steady::time_point start = steady::now();
+    exhaustion policy = options_.on_exhaustion;
+    steady::time_point deadline = start + patience;
+    scope_override(&policy, &deadline, false);
+    constexpr amount one{0, 1};
+    fifo_semaphore::wait_result r = fifo_semaphore::wait_result::refused;
     std::chrono::nanoseconds waited{0};
-    const outcome o = slots_.acquire({0, 1}, options_.default_capacity, wp, no_reclaim_, &waited);
-    switch (o) {
-        case outcome::granted:
-        case outcome::overcommitted:
-            live_.fetch_add(1, std::memory_order_relaxed);
-            return checkout::slot;
-        case outcome::bypass:
+    if (policy == exhaustion::fail || policy == exhaustion::bypass) {
+        // Never waits: a slot if one is free and nobody waits for it, else bypass or refusal.
+        if (slots_.try_take(one) == fifo_semaphore::take_result::taken) {
+            r = fifo_semaphore::wait_result::granted;
+        } else if (policy == exhaustion::bypass) {
             live_.fetch_add(1, std::memory_order_relaxed);
             return checkout::bypass;
-        case outcome::refused:
-        case outcome::timed_out:
-            break;
+        }
+    } else {
+        r = slots_.wait(one, {start, deadline, policy == exhaustion::overcommit}, backoff_);
+        waited = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start);
+    }
+    if (r == fifo_semaphore::wait_result::granted ||
+        r == fifo_semaphore::wait_result::overcommitted) {
+        live_.fetch_add(1, std::memory_order_relaxed);
+        return checkout::slot;
     }
     // Capacity 0 in the exception: it is the live cap (in buffers) that was reached, not a number
     // of bytes, and the message says so.
-    const bool timed_out = o == outcome::timed_out;
+    const bool timed_out = r == fifo_semaphore::wait_result::timed_out;
     char message[176];
     std::snprintf(message, sizeof message,
                   "bpool: buffer_pool::get: no buffer could be checked out: the live-buffer cap "

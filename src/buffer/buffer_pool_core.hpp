@@ -1,10 +1,11 @@
-// Layer 8: the state behind a bpool::buffer_pool, shared with the buffers it checks out.
+// Layer 9: the state behind a bpool::buffer_pool, shared with the buffers it checks out.
 //
 // A buffer checked out of a pool points at this core ("home") so that its destruction can end the
-// checkout. The live-buffer cap reuses the capacity layer: a budget whose only limit is on blocks,
-// one block per buffer checked out, so waiting, backoff, fairness, overcommit and statistics behave
-// exactly as they do for memory. The budget's flags word is private to the core (nothing reads its
-// pressure bits: there is no fast path to divert), and there is nothing to reclaim.
+// checkout. The live-buffer cap is a fifo_semaphore (budget/fifo_semaphore.hpp) whose only limit
+// is on blocks, one block per buffer checked out, so that fairness (arrival order), deadlines,
+// lowered caps and overcommit behave exactly as they do for memory; its waits are paced by the
+// same backoff policy as a pool's (budget/backoff.hpp). Nothing parks slots anywhere but in
+// buffers, so a waiter has nothing to reclaim, and no fast path reads the cap's state.
 #pragma once
 
 #include <atomic>
@@ -16,7 +17,8 @@
 #include <bpool/pool_options.hpp>
 #include <bpool/pool_resource.hpp>
 
-#include "budget/budget.hpp"
+#include "budget/backoff.hpp"
+#include "budget/fifo_semaphore.hpp"
 #include "pool/pools.hpp"
 
 namespace bpool::detail {
@@ -26,46 +28,54 @@ class buffer_pool_core final : public fork_client {
     /// How a checkout got past the live-buffer cap.
     enum class checkout { slot, bypass };
 
+    /// Effects: a core over `resource` with the cap `options.max_live`, listed for fork().
     /// `owned` is null for a borrowed resource; `resource` is the one in use either way.
+    /// Throws std::invalid_argument if a borrowed resource pools blocks larger than
+    /// `options.max_pooled_size`.
     buffer_pool_core(std::unique_ptr<pool_resource> owned, pool_resource& resource,
                      const buffer_pool_options& options);
+    /// Effects: unlists the core; a checked build aborts if buffers are still checked out.
     ~buffer_pool_core();
     buffer_pool_core(const buffer_pool_core&) = delete;
     buffer_pool_core& operator=(const buffer_pool_core&) = delete;
 
-    /// Counts a buffer as checked out, taking a live slot under the cap's policy.
-    /// Throws capacity_exceeded when refused or timed out.
+    /// Effects: counts a buffer as checked out, taking a live slot under the cap's policy (the
+    /// pool's, or an enclosing exhaustion_scope's): at once, after a wait, past the cap
+    /// (overcommit), or none (bypass). Returns how. Throws capacity_exceeded when refused or
+    /// timed out (nothing is counted then). Thread-safe.
     checkout check_out();
-    /// Ends a checkout made by check_out (`slot`: it took a live slot).
+    /// Effects: ends a checkout made by check_out (`slot`: it took a live slot, given back to
+    /// the cap's waiters). Thread-safe.
     void check_in(bool slot) noexcept;
 
+    /// Returns: the resource buffers draw from. Thread-safe.
     [[nodiscard]] pool_resource& resource() const noexcept { return resource_; }
+    /// Returns: the normalized options (`max_live` as constructed; see max_live). Thread-safe.
     [[nodiscard]] const buffer_pool_options& options() const noexcept { return options_; }
+    /// Returns: the buffers checked out, bypassing ones included. Lock-free.
     [[nodiscard]] std::size_t live() const noexcept {
         return live_.load(std::memory_order_relaxed);
     }
+    /// Effects: sets the cap (0: none); waiters that now fit are granted. Thread-safe.
     void set_max_live(std::size_t n) noexcept { slots_.set_limits(0, n); }
-    [[nodiscard]] std::size_t max_live() const noexcept { return slots_.max_live_blocks(); }
+    /// Returns: the cap in force (0: none). Lock-free.
+    [[nodiscard]] std::size_t max_live() const noexcept { return slots_.block_limit(); }
 
     // fork(): the cap's lock is taken by the prepare handler; the child forgets the waiters (its
     // parent's threads), whose slots would otherwise never be handed on.
+    /// The prepare handler: takes the cap's lock.
     void fork_prepare() noexcept override { slots_.lock_for_fork(); }
+    /// The parent's handler: releases it.
     void fork_parent() noexcept override { slots_.unlock_after_fork(); }
+    /// The child's handler: releases it and forgets the waiters.
     void fork_child() noexcept override { slots_.reset_after_fork(); }
 
   private:
-    // Nothing parks slots anywhere but in buffers: a waiter has nothing to take back.
-    struct no_reclaim final : reclaimer {
-        amount reclaim_for(amount /*missing*/) noexcept override { return {}; }
-    };
-
     std::unique_ptr<pool_resource> owned_;
     pool_resource& resource_;
     buffer_pool_options options_;  // normalized
-    pool_options slot_options_;    // what the budget is built from (it may keep references)
-    std::atomic<std::uint32_t> flags_{0};
-    budget slots_;
-    no_reclaim no_reclaim_;
+    jittered_backoff backoff_;     // paces the waits at the cap; reset by the cap's releases
+    fifo_semaphore slots_;         // one block per buffer checked out (bypassing ones aside)
     std::atomic<std::size_t> live_{0};
 };
 
