@@ -864,3 +864,40 @@ TEST(ExhaustionScope, OverridesPolicyAndDeadlineAndNests) {
 
 }  // namespace
 }  // namespace bpool
+
+namespace bpool {
+namespace {
+
+TEST(CapQueue, WaitersArrivingAtAFullPoolQuiesceNoCache) {
+    // At the cap with no credit stranded anywhere, requests queue without reaching into other
+    // threads' caches: each step of a wait looks (no barrier) and finds nothing that could help.
+    pool_resource pool({.capacity = 64 << 10,
+                        .on_exhaustion = exhaustion::wait,
+                        .backoff = {.max_elapsed = std::chrono::seconds(60)}});
+    std::vector<void*> held;
+    {
+        const exhaustion_scope fail(exhaustion::fail);
+        try {
+            for (;;)
+                held.push_back(pool.allocate(4096));
+        } catch (const capacity_exceeded&) {
+        }
+    }
+    ASSERT_FALSE(held.empty());
+    const std::uint64_t before = pool.stats().quiesces;
+    constexpr int waiters = 4;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < waiters; ++i)
+        threads.emplace_back([&] { pool.deallocate(pool.allocate(4096), 4096); });
+    while (pool.stats().waiters < waiters)
+        std::this_thread::yield();
+    EXPECT_EQ(pool.stats().quiesces, before) << "queueing needed no quiesce";
+    for (void* p : held)  // each free hands its block on to the head of the queue
+        pool.deallocate(p, 4096);
+    for (std::thread& t : threads)
+        t.join();
+    EXPECT_EQ(pool.stats().timeouts, 0u);
+}
+
+}  // namespace
+}  // namespace bpool
