@@ -50,6 +50,14 @@ BPOOL_INLINE void light_barrier() noexcept {
 #endif
 }
 
+/// The owner's full fence where the heavy barrier is unavailable (flag_fenced). Under TSan none:
+/// the announcement and the flag read are seq_cst already, and TSan rejects fences.
+BPOOL_INLINE void fallback_fence() noexcept {
+#if !BPOOL_TSAN
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
 /// The quiescer's side: a full barrier on every thread of the process (or, in the fallback, on the
 /// calling thread, the other side then fencing for itself).
 void heavy_barrier() noexcept;

@@ -245,7 +245,7 @@ class alignas(64) thread_cache {
         // the flags, which decides (the first may have been read too early). Inline: a call here
         // would cost every fast path its registers.
         if ((f & flag_fenced) != 0) {
-            std::atomic_thread_fence(std::memory_order_seq_cst);
+            fallback_fence();
             if ((flags.load(flags_order) & mask) == 0) return true;
         }
         leave();
