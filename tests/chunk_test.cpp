@@ -1,4 +1,4 @@
-// Layers 3 and 4: chunks and central lists, driven directly on a page heap and pagemap of their
+// Layers 4 and 5: chunks and central lists, driven directly on a page heap and pagemap of their
 // own, with a counting upstream. Blocks are never written (under ASan idle blocks are poisoned).
 #include "chunks/chunk.hpp"
 

@@ -1,4 +1,4 @@
-// Layer 2: the page heap, driven directly with a counting upstream that also records the ranges it
+// Layer 3: the page heap, driven directly with a counting upstream that also records the ranges it
 // handed out. The runs' memory is never touched (under ASan the heap keeps it poisoned).
 #include "pages/page_heap.hpp"
 

@@ -1,4 +1,4 @@
-// Layer 2: the pagemap, driven directly. Most addresses here are integers cast to pointers: the map
+// Layer 3: the pagemap, driven directly. Most addresses here are integers cast to pointers: the map
 // indexes its tables by them and never dereferences them.
 #include "pages/pagemap.hpp"
 

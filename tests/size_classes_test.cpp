@@ -1,4 +1,4 @@
-// Layer 1: the size-class table. Every request size up to 1 MiB maps to a class that holds it,
+// Layer 2: the size-class table. Every request size up to 1 MiB maps to a class that holds it,
 // wastes little, and is aligned as promised.
 #include "classes/size_classes.hpp"
 

@@ -1,4 +1,4 @@
-// Layer 8: bpool::buffer. Growth allocates the new block, copies, and only then frees the old one
+// Layer 9: bpool::buffer. Growth allocates the new block, copies, and only then frees the old one
 // and commits, so that every failure leaves the buffer as it was (no partial write), and a write of
 // the buffer's own bytes stays valid while they are copied.
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Layer 5: bin sizes and the thread caches' allowance ("Bin sizes" in thread_cache.hpp). Each
+// Layer 6: bin sizes and the thread caches' allowance ("Bin sizes" in thread_cache.hpp). Each
 // bin's limit adapts to how its thread uses the class; every block a bin may hold is reserved
 // from the pool's allowance first. A cache's share of the allowance follows demand, not the
 // number of caches: caches that have been used since the last rebalance share it equally, and
@@ -61,8 +61,6 @@ class cache_allowance {
     [[nodiscard]] std::int64_t reserved() const noexcept {
         return share_ - room_.load(std::memory_order_relaxed);
     }
-    /// The allowance.
-    [[nodiscard]] std::int64_t share() const noexcept { return share_; }
 
   private:
     /// The most one cache may reserve: an equal part among the caches found active.

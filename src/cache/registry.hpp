@@ -1,4 +1,4 @@
-// Layer 5: the registry of a pool's thread caches, and quiescing (the protocol is in
+// Layer 6: the registry of a pool's thread caches, and quiescing (the protocol is in
 // thread_cache.hpp). It owns the list of listed caches and the lock that guards it; what a cache
 // holds (bins, credit, reservation) belongs to the cache and to the allowance.
 //

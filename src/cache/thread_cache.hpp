@@ -1,4 +1,4 @@
-// Layer 5: thread caches.
+// Layer 6: thread caches.
 //
 // ============================================================================================
 // The thread-cache protocol

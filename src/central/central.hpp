@@ -1,4 +1,4 @@
-// Layer 4: the central list of one size class, shared by all threads of a pool. Thread caches take
+// Layer 5: the central list of one size class, shared by all threads of a pool. Thread caches take
 // blocks from it and give blocks to it in batches (O(1) to give, O(batch) to take). Beneath it sit
 // the class's chunks: blocks beyond the list's limit (set by the pool: see put_central) go back to
 // their chunks, and chunks whose blocks are all back go back to the page heap, but for one spare.

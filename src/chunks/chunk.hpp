@@ -1,4 +1,4 @@
-// Layer 3: chunks. A chunk is a run of whole pages from the page heap carved into equal blocks of
+// Layer 4: chunks. A chunk is a run of whole pages from the page heap carved into equal blocks of
 // one size class (for the classes above 16 KiB, one block). Blocks are carved lazily (a bump
 // pointer), so a fresh chunk's memory is touched only as it is used, but always to the end of a
 // page: a page's pagemap entry is set once every block that starts in it is carved, so an entry

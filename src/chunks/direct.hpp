@@ -1,4 +1,4 @@
-// Layer 3 (beside chunks): blocks served by upstream directly, one upstream allocation each:
+// Layer 4 (beside chunks): blocks served by upstream directly, one upstream allocation each:
 // requests above the size classes or with an alignment no class honours ("large"), and requests
 // the `bypass` policy serves past the cap at those sizes. Each has a record, entered in the
 // pagemap on the page where the block starts, so that a free finds it by address without a lock

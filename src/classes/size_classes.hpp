@@ -1,4 +1,4 @@
-// Layer 1: the size classes. A compile-time table: 16 B steps up to 128 B, then four classes per
+// Layer 2: the size classes. A compile-time table: 16 B steps up to 128 B, then four classes per
 // doubling up to 1 MiB (internal waste under 25 %, and under 16 B below 128 B). Each class carries
 // its geometry: block alignment, how many pages a chunk spans and how many blocks it holds, how
 // many blocks move between a thread cache and the central list at once, the most a thread cache

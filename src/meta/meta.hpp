@@ -1,4 +1,4 @@
-// Layer 0 (below everything): memory for the pool's own bookkeeping. Pool cores,
+// Layer 1 (below everything): memory for the pool's own bookkeeping. Pool cores,
 // thread caches, chunk records and the tables of address maps come from here, never from the
 // global operator new or malloc: a pool may itself be what operator new returns, and a child of
 // fork() must not depend on an allocator whose locks another thread of the parent held.

@@ -1,4 +1,4 @@
-// Layer 2: the page heap. Chunks are runs of whole pages, page-aligned, so that every page of the
+// Layer 3: the page heap. Chunks are runs of whole pages, page-aligned, so that every page of the
 // pool belongs to one chunk and its pagemap entry can name it. Runs of `dedicated_pages` or more
 // (20 KiB and up) are upstream allocations of their own, aligned as their blocks need (a
 // single-block chunk aligned to 16 B starts anywhere: it is entered on the page of its start,

@@ -1,4 +1,4 @@
-// Layer 2: the pagemap. For each page (4 KiB) of the address space, what a pool knows of it: one
+// Layer 3: the pagemap. For each page (4 KiB) of the address space, what a pool knows of it: one
 // 64-bit word naming the kind of record that starts a block in that page (a chunk of a size class,
 // a chunk of bypass blocks, or a block served by upstream directly), the record, and for chunks
 // the class and the page's index in the chunk. So any address leads to its metadata in two

@@ -1,4 +1,4 @@
-// Layer 2 (with the page heap): the pool's only door to its upstream resource. Every byte the pool
+// Layer 3 (with the page heap): the pool's only door to its upstream resource. Every byte the pool
 // holds from upstream passes through here and is counted, so stats().upstream_bytes is exact and
 // the destructor can prove that everything went back.
 #pragma once

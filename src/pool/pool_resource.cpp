@@ -1,4 +1,4 @@
-// Layer 7: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
+// Layer 8: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
 // do_allocate/do_deallocate: for an allocation size -> class (a few ALU ops), for a deallocation
 // address -> class (the pagemap: two dependent loads, and a multiply that tells a block start from
 // an interior pointer), then this thread's cache (two TLS loads) and one pop or push
