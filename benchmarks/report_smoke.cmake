@@ -5,11 +5,24 @@
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}/raw")
 
-# run_step(<command...>): runs it, fails the test if it fails; its stdout goes to step_output.
+# tail_of(<var> <text>): the last 1500 characters of <text>, in <var>.
+function(tail_of var text)
+  string(LENGTH "${text}" n)
+  if(n GREATER 1500)
+    math(EXPR from "${n} - 1500")
+    string(SUBSTRING "${text}" ${from} -1 text)
+  endif()
+  set(${var} "${text}" PARENT_SCOPE)
+endfunction()
+
+# run_step(<command...>): runs it, fails the test if it fails (saying which step, with the ends of
+# its stderr and stdout); its stdout goes to step_output.
 function(run_step)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+    tail_of(err "${err}")
+    tail_of(out "${out}")
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n--- stderr (end):\n${err}\n--- stdout (end):\n${out}")
   endif()
   set(step_output "${out}" PARENT_SCOPE)
 endfunction()

@@ -87,9 +87,11 @@
 // Thread exit. A thread_local hook walks the thread's slots: for each cache still listed in its
 // pool's registry (checked under the registry lock; the destructor unlists every cache of a pool
 // before it frees the pool's memory) the bins go to the central lists, the credit back to the
-// budget, the counters into the pool's retired totals, and the cache leaves the registry. Then the
-// cache is freed and its reference to the pool's core dropped. Operations after the hook ran (from
-// other thread_local destructors) use no cache: they go to the central lists directly.
+// budget, the counters into the pool's retired totals, and the cache leaves the registry; chunks
+// that emptied go back to the page heap once the lock is dropped, and until then the exit counts
+// as detaching (the pool's destruction waits for it). Then the cache is freed and its reference
+// to the pool's core dropped. Operations after the hook ran (from other thread_local destructors)
+// use no cache: they go to the central lists directly.
 //
 // Fork. The prepare handler (pools.cpp) quiesces every cache of every pool as a quiescer does and
 // keeps the registry lock (and every other lock of the pool: central lists, page heap, direct
@@ -98,8 +100,9 @@
 // child, the caches of threads other than the forking one are unlisted and freed as at thread exit
 // (their bins to the central lists, their credit to the budget), and the forking thread's stay.
 //
-// Pool destruction. The destructor (no operation on this pool may run concurrently) unlists every
-// cache under the registry lock, then returns all chunks to upstream. Caches of other threads
+// Pool destruction. The destructor (no operation on this pool may run concurrently; thread exits
+// may) unlists every cache under the registry lock, waits for the exits still detaching, then
+// returns all chunks to upstream. Caches of other threads
 // keep only their reference to the core (which stays allocated, without memory from upstream,
 // until the last reference goes); their bins now dangle and are never read. A stale cache is
 // recognized by its TLS slot's generation, which no longer matches any live pool, and is freed

@@ -82,6 +82,11 @@ void pool_core::shutdown() noexcept {
     // Unlist every cache. Their owners still hold references and free them later; their bins
     // point into chunks that are about to go and are never read again (see the protocol).
     registry_.clear();
+    // A thread that unlisted its cache before the clear may still be giving its blocks back to
+    // the central lists and the page heap, outside every lock: wait for it. Any later exit finds
+    // its cache unlisted and touches nothing but its own reference.
+    for (std::uint32_t n; (n = detaching_.load(std::memory_order_acquire)) != 0;)
+        detaching_.wait(n, std::memory_order_acquire);
     checked_.report_leaks();
     for (unsigned c = 0; c < table_size; ++c)
         central_[c].destroy();
@@ -132,12 +137,23 @@ amount pool_core::unlist(thread_cache* tc, retired_chunks& out) noexcept {
 void pool_core::detach(thread_cache* tc) noexcept {
     amount credit{};
     retired_chunks retired;
+    bool listed;
     {
         std::lock_guard lock(registry_.mutex());
-        if (cache_registry::listed(tc)) credit = unlist(tc, retired);
+        listed = cache_registry::listed(tc);
+        if (listed) {
+            credit = unlist(tc, retired);
+            // Under the lock, so that a shutdown that clears the registry after it waits for it.
+            detaching_.fetch_add(1, std::memory_order_relaxed);
+        }
     }
-    if (!credit.zero()) budget_.give(credit);
-    release(retired);
+    if (listed) {
+        if (!credit.zero()) budget_.give(credit);
+        release(retired);
+        // release: what this thread did to the heap happens before shutdown destroys it. The
+        // core outlives the notify: this cache's reference is dropped below.
+        if (detaching_.fetch_sub(1, std::memory_order_release) == 1) detaching_.notify_all();
+    }
     meta::destroy(tc);
     release_ref();
 }

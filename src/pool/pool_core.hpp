@@ -228,6 +228,9 @@ class pool_core final : public reclaimer, public cache_owner, public bin_sink {
     [[nodiscard]] amount committed_live() const noexcept;
 
     std::atomic<int> refs_{1};
+    // Exiting threads between unlisting their cache and the end of giving its memory back
+    // (detach): shutdown waits for none, since that memory goes to the heap and chunks it frees.
+    std::atomic<std::uint32_t> detaching_{0};
     pool_options options_;  // normalized; capacity fields live in budget_
     upstream_source upstream_;
     const unsigned largest_class_;
