@@ -15,22 +15,22 @@ constexpr std::uint64_t rebalance_interval = 1024;
 void cache_allowance::tune(thread_cache& tc, unsigned c, bin_sink& sink,
                            retired_chunks& out) noexcept {
     const class_info& k = classes[c];
-    const bin& b = tc.bin_of(c);
     bin_tuning& t = tc.tuning_of(c);
-    const std::uint64_t ops =
-        b.allocs.load(std::memory_order_relaxed) + b.frees.load(std::memory_order_relaxed);
+    const bin_counts n = tc.counts(c);
+    const std::uint64_t ops = n.allocs + n.frees;
+    const std::uint32_t limit = tc.limit(c);
     // Each operation weighs its block size, but at most 4 KiB: caching a few large blocks a thread
     // reuses at once (a 1 MiB buffer taken and put back) is worth their room.
     t.moved = (3 * t.moved + (ops - t.mark) * std::min<std::uint64_t>(k.size, bin_weight_cap)) / 4;
     t.mark = ops;
-    if (tc.reserved() > fair_share() && b.limit > 0) {
+    if (tc.reserved() > fair_share() && limit > 0) {
         // More caches are active than when this one reserved its room: give some back, a bin at
         // a time as each is used.
-        shrink_bin(tc, c, b.limit / 2, sink, out);
-    } else if (t.moved < bin_grow_bytes && b.limit < k.cache_limit) {
-        grow_bin(tc, c, std::min<std::uint32_t>(k.cache_limit, std::max(2u, 2 * b.limit)));
-    } else if (t.moved > bin_shrink_bytes && b.limit > 0) {
-        shrink_bin(tc, c, b.limit / 2, sink, out);
+        shrink_bin(tc, c, limit / 2, sink, out);
+    } else if (t.moved < bin_grow_bytes && limit < k.cache_limit) {
+        grow_bin(tc, c, std::min<std::uint32_t>(k.cache_limit, std::max(2u, 2 * limit)));
+    } else if (t.moved > bin_shrink_bytes && limit > 0) {
+        shrink_bin(tc, c, limit / 2, sink, out);
     }
 }
 
@@ -42,8 +42,7 @@ void cache_allowance::ask_for_room(thread_cache& tc) noexcept {
 }
 
 bool cache_allowance::grow_bin(thread_cache& tc, unsigned c, std::uint32_t limit) noexcept {
-    bin& b = tc.bin_of(c);
-    const auto delta = static_cast<std::int64_t>(limit - b.limit) * classes[c].size;
+    const auto delta = static_cast<std::int64_t>(limit - tc.limit(c)) * classes[c].size;
     const std::int64_t reserved = tc.reserved();
     // Reserve first: the allowance is shared, and its total bounds every cache's idle bytes.
     if (reserved + delta > fair_share()) {
@@ -57,27 +56,26 @@ bool cache_allowance::grow_bin(thread_cache& tc, unsigned c, std::uint32_t limit
             return false;
         }
     } while (!room_.compare_exchange_weak(room, room - delta, std::memory_order_relaxed));
-    b.limit = limit;
+    tc.set_limit(c, limit);
     tc.reserved_.store(reserved + delta, std::memory_order_relaxed);
     return true;
 }
 
 void cache_allowance::shrink_bin(thread_cache& tc, unsigned c, std::uint32_t limit, bin_sink& sink,
                                  retired_chunks& out) noexcept {
-    bin& b = tc.bin_of(c);
-    const auto delta = static_cast<std::int64_t>(b.limit - limit) * classes[c].size;
+    const auto delta = static_cast<std::int64_t>(tc.limit(c) - limit) * classes[c].size;
     // The room goes back before the blocks beyond the new limit go to the central list, so that
     // they are not counted twice against max_cached_bytes there.
     room_.fetch_add(delta, std::memory_order_relaxed);
     tc.reserved_.store(tc.reserved() - delta, std::memory_order_relaxed);
-    b.limit = limit;
-    const std::uint32_t count = b.count.load(std::memory_order_relaxed);
+    tc.set_limit(c, limit);
+    const std::uint32_t count = tc.count(c);
     if (count > limit) sink.put_blocks(c, tc.take_front(c, count - limit), out);
 }
 
 void cache_allowance::release_bins(thread_cache& tc, bin_sink& sink, retired_chunks& out) noexcept {
     for (unsigned c = 0; c < table_size; ++c) {
-        if (tc.bin_of(c).limit != 0) shrink_bin(tc, c, 0, sink, out);
+        if (tc.limit(c) != 0) shrink_bin(tc, c, 0, sink, out);
         tc.tuning_of(c) = bin_tuning{};
     }
     BPOOL_ASSERT(tc.reserved() == 0);
@@ -113,13 +111,13 @@ void cache_allowance::rebalance(thread_cache& self, cache_registry& registry, bi
             unsigned widest = 0;
             std::int64_t most = 0;
             for (unsigned c = 0; c < table_size; ++c) {
-                const std::int64_t r = std::int64_t{tc.bin_of(c).limit} * classes[c].size;
+                const std::int64_t r = std::int64_t{tc.limit(c)} * classes[c].size;
                 if (r > most) {
                     most = r;
                     widest = c;
                 }
             }
-            shrink_bin(tc, widest, tc.bin_of(widest).limit / 2, sink, out);
+            shrink_bin(tc, widest, tc.limit(widest) / 2, sink, out);
         }
     });
 }

@@ -154,27 +154,18 @@ struct bin_tuning {
     std::uint64_t moved = 2 * bin_grow_bytes;
 };
 
-/// One size class in a thread cache. The free list is owner-only; the counters are atomics only
-/// so that stats() may read them from another thread (the owner uses plain load + store). Both
-/// operation counters only grow (counting allocations on the pop costs the fast path one add, and
-/// buys per-class figures that a reader can never see wrap, and the bin tuning its op count); a
-/// reader adds them up per class over all caches (a block freed here may have been allocated by
-/// another thread) and clamps the difference at zero, as counters read at slightly different
-/// moments may briefly show more frees than allocations.
-struct bin {
-    void* head = nullptr;
-    std::atomic<std::uint32_t> count{0};
-    std::uint32_t limit = 0;
-    std::atomic<std::uint64_t> allocs{0};
-    std::atomic<std::uint64_t> frees{0};
-};
-static_assert(sizeof(bin) == 32);
-
-/// Blocks moved between a bin and the central list at once: half the bin's limit, at most the
-/// class's batch, at least one.
-[[nodiscard]] inline std::uint32_t transfer_batch(const bin& b, const class_info& k) noexcept {
-    return std::clamp<std::uint32_t>(b.limit / 2, 1, k.batch);
+/// Blocks moved between a bin whose limit is `limit` and the central list at once: half the
+/// limit, at most the class's batch, at least one.
+[[nodiscard]] inline std::uint32_t transfer_batch(std::uint32_t limit,
+                                                  const class_info& k) noexcept {
+    return std::clamp<std::uint32_t>(limit / 2, 1, k.batch);
 }
+
+/// A bin's operation counters as a reader sees them (each only grows).
+struct bin_counts {
+    std::uint64_t allocs = 0;
+    std::uint64_t frees = 0;
+};
 
 template <class T>
 BPOOL_INLINE void bump(std::atomic<T>& a, T delta,
@@ -263,8 +254,25 @@ class alignas(64) thread_cache {
 
     // --- slow-path helpers (owner inside an operation, or a quiescer) -----------------------
 
-    bin& bin_of(unsigned c) noexcept { return bins_[c]; }
-    [[nodiscard]] const bin& bin_of(unsigned c) const noexcept { return bins_[c]; }
+    /// True if bin `c` holds no block (owner, or a quiescer).
+    [[nodiscard]] bool empty(unsigned c) const noexcept { return bins_[c].head == nullptr; }
+    /// The blocks bin `c` holds (owner, or a quiescer; a reader's snapshot otherwise).
+    [[nodiscard]] std::uint32_t count(unsigned c) const noexcept {
+        return bins_[c].count.load(std::memory_order_relaxed);
+    }
+    /// The most blocks bin `c` may hold (owner, or a quiescer).
+    [[nodiscard]] std::uint32_t limit(unsigned c) const noexcept { return bins_[c].limit; }
+    /// Sets it; the allowance reserves or returns the room first (owner, or a quiescer).
+    void set_limit(unsigned c, std::uint32_t limit) noexcept { bins_[c].limit = limit; }
+    /// The operation counters of bin `c` (any thread: relaxed snapshots).
+    [[nodiscard]] bin_counts counts(unsigned c) const noexcept {
+        return {bins_[c].allocs.load(std::memory_order_relaxed),
+                bins_[c].frees.load(std::memory_order_relaxed)};
+    }
+    /// Counts an allocation of class `c` served around the bin (a refill's first block).
+    void count_allocation(unsigned c) noexcept { bump(bins_[c].allocs, std::uint64_t{1}); }
+    /// Counts a deallocation of class `c` that went around the bin (to the central list).
+    void count_deallocation(unsigned c) noexcept { bump(bins_[c].frees, std::uint64_t{1}); }
     [[nodiscard]] amount credit() const noexcept {
         return {bytes_credit_.load(std::memory_order_relaxed),
                 blocks_credit_.load(std::memory_order_relaxed)};
@@ -312,6 +320,22 @@ class alignas(64) thread_cache {
     [[nodiscard]] cache_owner* owner() const noexcept { return owner_; }
 
   private:
+    /// One size class in a thread cache. The free list is owner-only; the counters are atomics only
+    /// so that stats() may read them from another thread (the owner uses plain load + store). Both
+    /// operation counters only grow (counting allocations on the pop costs the fast path one add,
+    /// and buys per-class figures that a reader can never see wrap, and the bin tuning its op
+    /// count); a reader adds them up per class over all caches (a block freed here may have been
+    /// allocated by another thread) and clamps the difference at zero, as counters read at slightly
+    /// different moments may briefly show more frees than allocations.
+    struct bin {
+        void* head = nullptr;
+        std::atomic<std::uint32_t> count{0};
+        std::uint32_t limit = 0;
+        std::atomic<std::uint64_t> allocs{0};
+        std::atomic<std::uint64_t> frees{0};
+    };
+    static_assert(sizeof(bin) == 32);
+
     friend class cache_registry;   // the registry's links
     friend class cache_allowance;  // the reservation and the demand bookkeeping
 

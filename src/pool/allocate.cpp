@@ -43,9 +43,9 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
         return refused(mode, result, bytes, waited);
     }
     retired_chunks retired;
-    if (tc->bin_of(c).head == nullptr) {
+    if (tc->empty(c)) {
         allowance_.tune(*tc, c, *this, retired);
-        const std::uint32_t n = transfer_batch(tc->bin_of(c), k);
+        const std::uint32_t n = transfer_batch(tc->limit(c), k);
         block_list got = central_[c].try_take(k, n, map_, totals_);
         if (got.empty()) return refill_from_pages(tc, c, n, mode, retired);
         tc->fill(c, got);
@@ -81,12 +81,12 @@ void* pool_core::refill_from_pages(thread_cache* tc, unsigned c, std::uint32_t n
     registry_.enter(tc);
     tc->set_in_flight({});
     // The rest fills the bin, as far as its limit allows: a quiescer may have lowered it.
-    bin& b = tc->bin_of(c);
-    const std::uint32_t count = b.count.load(std::memory_order_relaxed);
-    const std::uint32_t room = b.limit > count ? b.limit - count : 0;
+    const std::uint32_t count = tc->count(c);
+    const std::uint32_t limit = tc->limit(c);
+    const std::uint32_t room = limit > count ? limit - count : 0;
     if (got.count > room) put_blocks(c, got.take_front(got.count - room), retired);
     tc->fill(c, got);
-    bump(b.allocs, std::uint64_t{1});
+    tc->count_allocation(c);
     tc->leave();
     finish(tc, retired);
     track::block_live(p, k.size);

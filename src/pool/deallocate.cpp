@@ -44,23 +44,22 @@ void pool_core::deallocate_cached(thread_cache* tc, unsigned c, void* p) noexcep
     const class_info& k = classes[c];
     registry_.enter(tc);
     track::block_idle(p, k.size);
-    bin& b = tc->bin_of(c);
     retired_chunks retired;
     // While requests wait (or usage is above the soft threshold) the block goes where any thread
     // finds it, and excess_credit below hands its bytes and all of this cache's credit over now.
     bool to_central = (flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0;
-    if (!to_central && b.count.load(std::memory_order_relaxed) >= b.limit) {
+    if (!to_central && tc->count(c) >= tc->limit(c)) {
         allowance_.tune(*tc, c, *this, retired);
-        const std::uint32_t count = b.count.load(std::memory_order_relaxed);
-        if (count != 0 && count >= b.limit)
-            put_blocks(c, tc->take_front(c, transfer_batch(b, k)), retired);
-        to_central = b.limit == 0;  // no room reserved for this class
+        const std::uint32_t count = tc->count(c);
+        if (count != 0 && count >= tc->limit(c))
+            put_blocks(c, tc->take_front(c, transfer_batch(tc->limit(c), k)), retired);
+        to_central = tc->limit(c) == 0;  // no room reserved for this class
     }
     if (to_central) {
         block_list one;
         one.push(p);
         put_blocks(c, one, retired);
-        bump(b.frees, std::uint64_t{1});
+        tc->count_deallocation(c);
     } else {
         tc->push_freed(c, p);
     }

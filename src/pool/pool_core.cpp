@@ -124,9 +124,9 @@ thread_cache* pool_core::cache_for_thread() noexcept {
 
 amount pool_core::unlist(thread_cache* tc, retired_chunks& out) noexcept {
     for (unsigned c = 0; c < table_size; ++c) {
-        const bin& b = tc->bin_of(c);
-        retired_allocs_[c].fetch_add(b.allocs.load(std::memory_order_relaxed));
-        retired_frees_[c].fetch_add(b.frees.load(std::memory_order_relaxed));
+        const bin_counts n = tc->counts(c);
+        retired_allocs_[c].fetch_add(n.allocs);
+        retired_frees_[c].fetch_add(n.frees);
     }
     allowance_.release_bins(*tc, *this, out);
     const amount credit = return_credit(tc, {});

@@ -87,10 +87,10 @@ pool_stats pool_core::stats() const {
         }
         registry_.each([&](const thread_cache& tc) {
             for (unsigned c = 0; c < table_size; ++c) {
-                const bin& b = tc.bin_of(c);
                 if (size_class_stats* k = entry(c)) {
-                    k->allocations += b.allocs.load(std::memory_order_relaxed);
-                    k->deallocations += b.frees.load(std::memory_order_relaxed);
+                    const bin_counts n = tc.counts(c);
+                    k->allocations += n.allocs;
+                    k->deallocations += n.frees;
                 }
             }
             thread_cached += tc.cached_bytes();
