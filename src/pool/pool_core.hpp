@@ -226,6 +226,9 @@ class pool_core final : public reclaimer, public cache_owner, public bin_sink {
     [[nodiscard]] amount live() const noexcept;
     /// What is committed, plus bypass blocks: live() before the caches' credit is subtracted.
     [[nodiscard]] amount committed_live() const noexcept;
+    /// Fills `s.classes` with the per-class counters of every cache (and of the caches gone),
+    /// adds the caches' idle bytes to `*thread_cached`, and returns live(), read at the same time.
+    [[nodiscard]] amount read_caches(pool_stats& s, std::size_t* thread_cached) const;
 
     std::atomic<int> refs_{1};
     // Exiting threads between unlisting their cache and the end of giving its memory back

@@ -65,10 +65,8 @@ std::size_t pool_core::live_blocks() const noexcept {
     return static_cast<std::size_t>(live().blocks);
 }
 
-pool_stats pool_core::stats() const {
-    pool_stats s;
-    // The totals come from the budget (bounded by the capacity even while other threads run);
-    // the per-class figures from the caches' counters, which are each a little stale.
+amount pool_core::read_caches(pool_stats& s, std::size_t* thread_cached) const {
+    // Read before the caches' credit is subtracted from it: see committed_live.
     amount live = committed_live();
     // A page-aligned twin counts with its size class (one entry per block size).
     s.classes.resize(largest_class_ + 1);
@@ -76,28 +74,33 @@ pool_stats pool_core::stats() const {
         const unsigned k = size_class_of(c);
         return k <= largest_class_ ? &s.classes[k] : nullptr;
     };
-    std::size_t thread_cached = 0;
-    {
-        std::lock_guard lock(registry_.mutex());
+    std::lock_guard lock(registry_.mutex());
+    for (unsigned c = 0; c < table_size; ++c) {
+        if (size_class_stats* k = entry(c)) {
+            k->allocations += retired_allocs_[c].load(std::memory_order_relaxed);
+            k->deallocations += retired_frees_[c].load(std::memory_order_relaxed);
+        }
+    }
+    registry_.each([&](const thread_cache& tc) {
         for (unsigned c = 0; c < table_size; ++c) {
             if (size_class_stats* k = entry(c)) {
-                k->allocations += retired_allocs_[c].load(std::memory_order_relaxed);
-                k->deallocations += retired_frees_[c].load(std::memory_order_relaxed);
+                const bin_counts n = tc.counts(c);
+                k->allocations += n.allocs;
+                k->deallocations += n.frees;
             }
         }
-        registry_.each([&](const thread_cache& tc) {
-            for (unsigned c = 0; c < table_size; ++c) {
-                if (size_class_stats* k = entry(c)) {
-                    const bin_counts n = tc.counts(c);
-                    k->allocations += n.allocs;
-                    k->deallocations += n.frees;
-                }
-            }
-            thread_cached += tc.cached_bytes();
-            live = live - tc.credit();
-        });
-    }
-    live = clamped(live);
+        *thread_cached += tc.cached_bytes();
+        live = live - tc.credit();
+    });
+    return live;
+}
+
+pool_stats pool_core::stats() const {
+    pool_stats s;
+    // The totals come from the budget (bounded by the capacity even while other threads run);
+    // the per-class figures from the caches' counters, which are each a little stale.
+    std::size_t thread_cached = 0;
+    const amount live = clamped(read_caches(s, &thread_cached));
     s.live_bytes = static_cast<std::size_t>(live.bytes);
     s.live_blocks = static_cast<std::size_t>(live.blocks);
     for (unsigned c = 0; c <= largest_class_; ++c) {
