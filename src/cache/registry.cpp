@@ -4,12 +4,7 @@ namespace bpool::detail {
 
 bool cache_registry::remove_locked(thread_cache* tc) noexcept {
     if (!tc->listed_) return false;
-    if (tc->prev_ != nullptr)
-        tc->prev_->next_ = tc->next_;
-    else
-        head_ = tc->next_;
-    if (tc->next_ != nullptr) tc->next_->prev_ = tc->prev_;
-    tc->prev_ = tc->next_ = nullptr;
+    list_unlink<&thread_cache::prev_, &thread_cache::next_>(head_, tc);
     tc->listed_ = false;
     count_.fetch_sub(1, std::memory_order_relaxed);
     return true;

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "base/intrusive_list.hpp"
 #include "cache/barrier.hpp"
 #include "cache/thread_cache.hpp"
 
@@ -30,9 +31,7 @@ class cache_registry {
     void add(thread_cache* tc, F&& setup) {
         std::lock_guard lock(mutex_);
         setup(*tc);
-        tc->next_ = head_;
-        if (head_ != nullptr) head_->prev_ = tc;
-        head_ = tc;
+        list_push_front<&thread_cache::prev_, &thread_cache::next_>(head_, tc);
         tc->listed_ = true;
         count_.fetch_add(1, std::memory_order_relaxed);
     }

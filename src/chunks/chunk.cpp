@@ -4,26 +4,19 @@
 #include <new>
 #include <utility>
 
+#include "base/intrusive_list.hpp"
 #include "base/track.hpp"
 #include "meta/meta.hpp"
 
 namespace bpool::detail {
 
 void chunk_set::link(chunk* c) noexcept {
-    c->prev = nullptr;
-    c->next = avail_;
-    if (avail_) avail_->prev = c;
-    avail_ = c;
+    list_push_front<&chunk::prev, &chunk::next>(avail_, c);
     c->listed = true;
 }
 
 void chunk_set::unlink(chunk* c) noexcept {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        avail_ = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = nullptr;
+    list_unlink<&chunk::prev, &chunk::next>(avail_, c);
     c->listed = false;
 }
 
@@ -60,9 +53,7 @@ chunk* chunk_set::make(const class_info& k, page_heap& heap) {
 }
 
 void chunk_set::adopt(chunk* c, const class_info& k) noexcept {
-    c->all_next = all_;
-    if (all_) all_->all_prev = c;
-    all_ = c;
+    list_push_front<&chunk::all_prev, &chunk::all_next>(all_, c);
     ++count_;
     idle_blocks_ += k.chunk_blocks;
     link(c);
@@ -156,11 +147,7 @@ void chunk_set::release_spare(const class_info& k, pagemap& map, retired_chunks&
 void chunk_set::retire(chunk* c, const class_info& k, pagemap& map, retired_chunks& out) noexcept {
     BPOOL_ASSERT(c->out() == 0);
     if (c->listed) unlink(c);
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        all_ = c->all_next;
-    if (c->all_next) c->all_next->all_prev = c->all_prev;
+    list_unlink<&chunk::all_prev, &chunk::all_next>(all_, c);
     --count_;
     // Entries go before the pages: a lookup that still finds one names a chunk that is going,
     // which only a pointer the caller no longer owns can do.

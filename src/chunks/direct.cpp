@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 
+#include "base/intrusive_list.hpp"
 #include "classes/size_classes.hpp"
 #include "meta/meta.hpp"
 
@@ -28,9 +29,7 @@ void* direct_blocks::allocate(upstream_source& up, pagemap& map, std::size_t siz
     }
     {
         std::lock_guard lock(mutex_);
-        b->next = all_;
-        if (all_) all_->prev = b;
-        all_ = b;
+        list_push_front<&direct_block::prev, &direct_block::next>(all_, b);
     }
     allocations_.fetch_add(1, std::memory_order_relaxed);
     slack_bytes_.fetch_add(b->upstream - size, std::memory_order_relaxed);
@@ -63,11 +62,7 @@ void direct_blocks::deallocate(direct_block* b, upstream_source& up, pagemap& ma
     map.clear(b->base);
     {
         std::lock_guard lock(mutex_);
-        if (b->prev)
-            b->prev->next = b->next;
-        else
-            all_ = b->next;
-        if (b->next) b->next->prev = b->prev;
+        list_unlink<&direct_block::prev, &direct_block::next>(all_, b);
     }
     deallocations_.fetch_add(1, std::memory_order_relaxed);
     slack_bytes_.fetch_sub(b->upstream - b->size, std::memory_order_relaxed);

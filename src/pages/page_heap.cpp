@@ -5,6 +5,7 @@
 #include <new>
 #include <utility>
 
+#include "base/intrusive_list.hpp"
 #include "base/track.hpp"
 #include "meta/meta.hpp"
 
@@ -65,38 +66,23 @@ unsigned bucket_of(std::size_t longest) noexcept {
 void page_heap::file(extent* e) noexcept {
     if (e->longest == 0) return;
     const unsigned b = bucket_of(e->longest);
-    e->prev = nullptr;
-    e->next = buckets_[b];
-    if (e->next) e->next->prev = e;
-    buckets_[b] = e;
+    list_push_front<&extent::prev, &extent::next>(buckets_[b], e);
     nonempty_[b / 64] |= std::uint64_t{1} << (b % 64);
 }
 
 void page_heap::unfile(extent* e) noexcept {
     if (e->longest == 0) return;
     const unsigned b = bucket_of(e->longest);
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        buckets_[b] = e->next;
-    if (e->next) e->next->prev = e->prev;
-    e->prev = e->next = nullptr;
+    list_unlink<&extent::prev, &extent::next>(buckets_[b], e);
     if (buckets_[b] == nullptr) nonempty_[b / 64] &= ~(std::uint64_t{1} << (b % 64));
 }
 
 void page_heap::link_all(extent* e) noexcept {
-    e->all_prev = nullptr;
-    e->all_next = all_;
-    if (all_) all_->all_prev = e;
-    all_ = e;
+    list_push_front<&extent::all_prev, &extent::all_next>(all_, e);
 }
 
 void page_heap::unlink_all(extent* e) noexcept {
-    if (e->all_prev)
-        e->all_prev->all_next = e->all_next;
-    else
-        all_ = e->all_next;
-    if (e->all_next) e->all_next->all_prev = e->all_prev;
+    list_unlink<&extent::all_prev, &extent::all_next>(all_, e);
 }
 
 page_run page_heap::take_locked(std::size_t pages) noexcept {
