@@ -4,11 +4,14 @@ include(CMakePackageConfigHelpers)
 
 set(BPOOL_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/bpool")
 
-install(TARGETS bpool EXPORT bpoolTargets
+install(TARGETS bpool bpool_new_delete EXPORT bpoolTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+  OBJECTS DESTINATION ${CMAKE_INSTALL_LIBDIR}/bpool
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The preload library is loaded by path (LD_PRELOAD), never linked: installed, not exported.
+install(TARGETS bpool_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The headers of the optional adapters (adapters/include/bpool/adapters/<name>.hpp for the target
 # bpool_<name>) are installed only with their target: without it they could not be used.
 set(_bpool_skipped_headers "")

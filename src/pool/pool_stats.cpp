@@ -66,10 +66,12 @@ std::size_t pool_core::live_blocks() const noexcept {
 }
 
 amount pool_core::read_caches(pool_stats& s, std::size_t* thread_cached) const {
+    // First, so that where this pool is the global operator new, the vector's own block counts
+    // in the totals as it does in its class.
+    s.classes.resize(largest_class_ + 1);
     // Read before the caches' credit is subtracted from it: see committed_live.
     amount live = committed_live();
     // A page-aligned twin counts with its size class (one entry per block size).
-    s.classes.resize(largest_class_ + 1);
     auto entry = [&](unsigned c) -> size_class_stats* {
         const unsigned k = size_class_of(c);
         return k <= largest_class_ ? &s.classes[k] : nullptr;
