@@ -468,6 +468,20 @@ def small_section(small):
     return out + [""]
 
 
+def real_programs_section(raw):
+    """The table of benchmarks/real_programs.py, if scripts/bench ran it."""
+    table = read(os.path.join(raw, "real_programs.md")).strip()
+    if not table:
+        return []
+    return ["## Real programs under LD_PRELOAD", "",
+            "Unmodified programs from Debian's packages (and one multithreaded program that "
+            "knows nothing of bpool) under glibc, mimalloc, jemalloc and tcmalloc (each by "
+            "`LD_PRELOAD`) and bpool (`libbpool_preload.so`): medians of the runs, the "
+            "allocators alternating within each round (`benchmarks/real_programs.py`). The "
+            "capped row runs bpool capped with `wait` below the program's demand.", "",
+            table, ""]
+
+
 def others_section(others):
     if not others:
         return []
@@ -761,6 +775,7 @@ def main():
     lines += small_section(small)
     lines += address_section(results, descriptions)
     lines += wait_section(results)
+    lines += real_programs_section(raw)
     lines += others_section(others)
     lines += detail_section(results, subjects, descriptions)
     lines += ["## How this was measured", "",

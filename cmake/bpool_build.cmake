@@ -82,3 +82,15 @@ function(bpool_add_checked_copy)
   # bpool's link items (Threads::Threads) are looked up from the directory of the copy.
   find_package(Threads REQUIRED)
 endfunction()
+
+# bpool_add_capped_workers(): the target capped_workers (tests/preload/capped_workers.cpp), a
+# multithreaded program that knows nothing of bpool, run under libbpool_preload.so by the tests
+# (real_programs_preload) and by scripts/bench (benchmarks/real_programs.py); made once.
+function(bpool_add_capped_workers)
+  if(TARGET capped_workers)
+    return()
+  endif()
+  find_package(Threads REQUIRED)
+  add_executable(capped_workers "${PROJECT_SOURCE_DIR}/tests/preload/capped_workers.cpp")
+  target_link_libraries(capped_workers PRIVATE Threads::Threads)
+endfunction()

@@ -4,6 +4,7 @@
 #include <bpool/buffer.hpp>
 #include <bpool/buffer_pool.hpp>
 #include <bpool/errors.hpp>
+#include <bpool/global.hpp>
 #include <bpool/pool_options.hpp>
 #include <bpool/pool_resource.hpp>
 #include <bpool/stats.hpp>
