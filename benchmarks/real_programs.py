@@ -88,7 +88,7 @@ def main():
     for wl, cmd in workloads.items():
         rows = {name: [] for name in allocators}
         if wl.startswith("8 threads"):
-            rows["bpool capped at 3.75 MiB (wait)"] = []
+            rows["bpool capped at 3.59 MiB (wait)"] = []
         for _ in range(a.runs):
             for name in rows:
                 env = dict(base_env)
@@ -96,7 +96,7 @@ def main():
                 if lib:
                     env["LD_PRELOAD"] = lib
                 if name.startswith("bpool capped"):
-                    env.update(BPOOL_CAPACITY="3840K", BPOOL_ON_EXHAUSTION="wait",
+                    env.update(BPOOL_CAPACITY="3680K", BPOOL_ON_EXHAUSTION="wait",
                                BPOOL_MAX_WAIT="120s")
                 rows[name].append(run_once(cmd, env, work))
         figures[wl] = {n: {"wall_s": statistics.median(w for w, _ in r),

@@ -1,10 +1,11 @@
 // A multithreaded program that knows nothing of bpool, for the preload tests: 8 threads each write
 // a stream of 64 KiB buffers (std::vector<char>, so operator new), keeping the last 8 and freeing
 // the oldest as each new one is made. All first take 7 buffers and meet at a latch; then each
-// takes its 8th. Under a pool capped at 60 buffers (BPOOL_CAPACITY=3840K) the 56 held at the latch
-// and a few more fit, so at least four threads must wait, and their waits end as the others free
-// memory (no deadlock: 56 buffers and the threads' small blocks leave room for the next). Prints a
-// checksum of all the bytes written, the same under any allocator.
+// takes its 8th and keeps 8 until its stream ends. Under a pool capped at 57 buffers and 32 KiB
+// (BPOOL_CAPACITY=3680K) the 56 held at the latch, the threads' small blocks and one 8th buffer
+// fit, two 8th buffers do not: whichever thread gets one first, every other that asks for its 8th
+// while it runs must wait for it to finish (no deadlock: the next always fits). Prints a checksum
+// of all the bytes written, the same under any allocator.
 #include <cstdint>
 #include <cstdio>
 #include <deque>
