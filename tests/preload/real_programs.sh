@@ -5,7 +5,7 @@
 # report must show that it allocated through the pool. Then two capped runs: clang under `fail`
 # ends with its own out-of-memory message or std::bad_alloc, neither a crash nor a hang; and a
 # multithreaded program under `wait` completes with the same output, having waited, with its peak
-# live bytes under the cap.
+# live bytes under the cap; under BPOOL_VERBOSE=1 a stuck request reports its stall.
 #   real_programs.sh PRELOAD CAPPED_WORKERS WORKDIR
 set -uo pipefail
 preload=$1 workers=$2 work=$3
@@ -138,6 +138,18 @@ else
         fail "workers: peak live $peak bytes, capacity $cap"
     fi
     echo "ok: workers (capped at $cap bytes: peak live $peak, $waits waits)"
+fi
+
+# 6. BPOOL_VERBOSE=1: a request stuck at a cap that nothing frees reports its stall after 1 s,
+# and its giving up (the program then dies of the uncaught capacity_exceeded).
+BPOOL_VERBOSE=1 BPOOL_CAPACITY=100K BPOOL_ON_EXHAUSTION=wait BPOOL_MAX_WAIT=1500ms \
+    run_as verbose 1 "$workers"
+if ! grep -q "^bpool: a request of [0-9]* bytes still waits after" verbose.err ||
+    ! grep -q "^bpool: a request of [0-9]* bytes gave up after" verbose.err ||
+    ! grep -q "capacity_exceeded" verbose.err; then
+    fail "verbose: no stall and timeout reports"; head -n 5 verbose.err
+else
+    echo "ok: verbose ($(grep -c "^bpool: a request" verbose.err) reports)"
 fi
 
 if [ "$failures" -ne 0 ]; then
