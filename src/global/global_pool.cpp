@@ -2,6 +2,8 @@
 // main, from a static initializer) in static storage, never destroyed; nothing on the way calls
 // operator new (its metadata comes from the pool's own mappings, its configuration is read
 // without allocating, its upstream is malloc).
+#include "global/global_pool.hpp"
+
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,8 @@
 #include "global/env_config.hpp"
 
 namespace bpool {
+
+constinit std::atomic<pool_resource*> detail::made_global_pool{nullptr};
 
 namespace {
 
@@ -52,10 +56,8 @@ void report_stall(const stall_event& e) {
     write_stderr(line, n < static_cast<int>(sizeof line) ? n : static_cast<int>(sizeof line) - 1);
 }
 
-pool_resource* made = nullptr;
-
 void print_stats_at_exit() {
-    const pool_stats s = made->stats();
+    const pool_stats s = detail::made_global_pool.load(std::memory_order_acquire)->stats();
     char line[640];
     const int n = std::snprintf(
         line, sizeof line,
@@ -74,9 +76,10 @@ pool_resource* make_global_pool() {
     alignas(malloc_upstream) static unsigned char upstream_storage[sizeof(malloc_upstream)];
     alignas(pool_resource) static unsigned char pool_storage[sizeof(pool_resource)];
     auto* upstream = ::new (upstream_storage) malloc_upstream;
-    made = ::new (pool_storage) pool_resource(config.options, upstream);
+    auto* pool = ::new (pool_storage) pool_resource(config.options, upstream);
+    detail::made_global_pool.store(pool, std::memory_order_release);
     if (config.print_stats) std::atexit(print_stats_at_exit);
-    return made;
+    return pool;
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <new>
 
-#include <bpool/global.hpp>
+#include "global/global_pool.hpp"
 
 namespace {
 
@@ -16,7 +16,7 @@ constexpr std::size_t default_alignment = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 [[gnu::noinline, gnu::cold]] void* retry_with_handler(std::size_t bytes, std::size_t alignment) {
     for (;;) {
         try {
-            return bpool::global_pool().allocate(bytes, alignment);
+            return bpool::detail::global_pool_fast().allocate(bytes, alignment);
         } catch (const std::bad_alloc&) {
             const std::new_handler handler = std::get_new_handler();
             if (handler == nullptr) throw;
@@ -29,7 +29,7 @@ void* allocate(std::size_t bytes, std::size_t alignment) {
     // operator new(0) returns a distinct block: the pool's smallest.
     if (bytes == 0) bytes = 1;
     try {
-        return bpool::global_pool().allocate(bytes, alignment);
+        return bpool::detail::global_pool_fast().allocate(bytes, alignment);
     } catch (const std::bad_alloc&) {
         if (std::get_new_handler() == nullptr) throw;
     }
@@ -45,11 +45,12 @@ void* allocate_nothrow(std::size_t bytes, std::size_t alignment) noexcept {
 }
 
 void deallocate(void* p) noexcept {
-    if (p != nullptr) bpool::global_pool().deallocate_unsized(p);
+    if (p != nullptr) bpool::detail::global_pool_fast().deallocate_unsized(p);
 }
 
 void deallocate(void* p, std::size_t bytes, std::size_t alignment) noexcept {
-    if (p != nullptr) bpool::global_pool().deallocate(p, bytes == 0 ? 1 : bytes, alignment);
+    if (p != nullptr)
+        bpool::detail::global_pool_fast().deallocate(p, bytes == 0 ? 1 : bytes, alignment);
 }
 
 }  // namespace
