@@ -42,3 +42,14 @@ file(GLOB_RECURSE preload "${prefix}/lib*/libbpool_preload.so")
 if(NOT preload)
   message(FATAL_ERROR "libbpool_preload.so was not installed in ${prefix}/lib")
 endif()
+# A component the package does not have fails find_package with a message that names it.
+file(WRITE "${WORK_DIR}/missing/CMakeLists.txt"
+  "cmake_minimum_required(VERSION 3.25)\nproject(missing CXX)\n"
+  "find_package(bpool CONFIG REQUIRED COMPONENTS new_delete nosuch)\n")
+execute_process(COMMAND "${CMAKE_COMMAND}" -S "${WORK_DIR}/missing" -B "${WORK_DIR}/missing/build"
+    -G "${GENERATOR}" "-DCMAKE_PREFIX_PATH=${prefix}"
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+string(FIND "${out}${err}" "bpool has no component 'nosuch'" at)
+if(rc EQUAL 0 OR at EQUAL -1)
+  message(FATAL_ERROR "find_package(bpool COMPONENTS nosuch) did not fail naming the component:\n${err}")
+endif()
