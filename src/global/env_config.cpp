@@ -55,12 +55,7 @@ const char* plain_getenv(const char* name, void*) {
 }
 
 void to_stderr(const char* line, void*) {
-    char buf[512];
-    const int n = std::snprintf(buf, sizeof buf, "bpool: %s\n", line);
-    if (n > 0) {
-        const auto len = std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1);
-        [[maybe_unused]] const ssize_t w = ::write(2, buf, len);
-    }
+    report_line(line);
 }
 
 std::size_t process_memory_limit(void*) {
@@ -89,6 +84,15 @@ void read_one(const env_source& s, const char* name, const char* forms, T* out, 
 }
 
 }  // namespace
+
+void report_line(const char* line) noexcept {
+    char buf[768];
+    const int n = std::snprintf(buf, sizeof buf, "bpool: %s\n", line);
+    if (n > 0) {
+        const auto len = std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1);
+        [[maybe_unused]] const ssize_t w = ::write(2, buf, len);
+    }
+}
 
 bool parse_bytes(const char* text, std::size_t limit, std::size_t* out) noexcept {
     const char* p = text;

@@ -36,9 +36,13 @@ struct env_source {
 /// forms) and leaves its default. Never allocates through `operator new`.
 [[nodiscard]] env_config read_env_config(const env_source& source) noexcept;
 
-/// The process's environment: getenv, complaints to stderr ("bpool: ..."), and the memory limit
+/// The process's environment: getenv, complaints through report_line, and the memory limit
 /// (the cgroup v2 `memory.max` of the process, else physical memory).
 [[nodiscard]] env_source process_env() noexcept;
+
+/// Writes "bpool: <line>" and a newline to stderr with one write(2): no stdio buffer, which may be
+/// gone at exit, and no allocation. Thread-safe.
+void report_line(const char* line) noexcept;
 
 /// The cgroup v2 `memory.max` of the process read from the files under `root` ("/" for the real
 /// ones: `/proc/self/cgroup` names the group, under `/sys/fs/cgroup`); 0 if none is set ("max")

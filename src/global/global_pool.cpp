@@ -39,35 +39,27 @@ class malloc_upstream final : public std::pmr::memory_resource {
     }
 };
 
-// Writes `text` to stderr with one write(2): no stdio buffer, which may be gone at exit.
-void write_stderr(const char* text, int n) noexcept {
-    if (n <= 0) return;
-    [[maybe_unused]] const ssize_t w = ::write(2, text, static_cast<std::size_t>(n));
-}
-
 void report_stall(const stall_event& e) {
     char line[256];
     const long long ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.waited).count();
-    const int n = std::snprintf(
-        line, sizeof line,
-        "bpool: a request of %zu bytes %s after %lld ms at the cap (live %zu of %zu bytes)\n",
-        e.requested, e.what == stall_event::kind::stalled ? "still waits" : "gave up", ms,
-        e.live_bytes, e.capacity);
-    write_stderr(line, n < static_cast<int>(sizeof line) ? n : static_cast<int>(sizeof line) - 1);
+    std::snprintf(line, sizeof line,
+                  "a request of %zu bytes %s after %lld ms at the cap (live %zu of %zu bytes)",
+                  e.requested, e.what == stall_event::kind::stalled ? "still waits" : "gave up", ms,
+                  e.live_bytes, e.capacity);
+    detail::report_line(line);
 }
 
 void print_stats_at_exit() {
     const pool_stats s = detail::made_global_pool.load(std::memory_order_acquire)->stats();
     char line[640];
-    const int n = std::snprintf(
-        line, sizeof line,
-        "bpool: stats pid=%ld allocations=%" PRIu64 " deallocations=%" PRIu64
-        " live_bytes=%zu live_blocks=%zu peak_live_bytes=%zu upstream_bytes=%zu "
-        "peak_upstream_bytes=%zu capacity=%zu waits=%" PRIu64 " timeouts=%" PRIu64 "\n",
-        static_cast<long>(::getpid()), s.allocations, s.deallocations, s.live_bytes, s.live_blocks,
-        s.peak_live_bytes, s.upstream_bytes, s.peak_upstream_bytes, s.capacity, s.waits,
-        s.timeouts);
-    write_stderr(line, n < static_cast<int>(sizeof line) ? n : static_cast<int>(sizeof line) - 1);
+    std::snprintf(line, sizeof line,
+                  "stats pid=%ld allocations=%" PRIu64 " deallocations=%" PRIu64
+                  " live_bytes=%zu live_blocks=%zu peak_live_bytes=%zu upstream_bytes=%zu "
+                  "peak_upstream_bytes=%zu capacity=%zu waits=%" PRIu64 " timeouts=%" PRIu64,
+                  static_cast<long>(::getpid()), s.allocations, s.deallocations, s.live_bytes,
+                  s.live_blocks, s.peak_live_bytes, s.upstream_bytes, s.peak_upstream_bytes,
+                  s.capacity, s.waits, s.timeouts);
+    detail::report_line(line);
 }
 
 pool_resource* make_global_pool() {
