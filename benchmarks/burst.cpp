@@ -28,14 +28,15 @@
 #include <thread>
 #include <vector>
 
-#include "counting_resource.hpp"
 #include "malloc_identity.hpp"
 #include "proc_status.hpp"
 #include "subjects.hpp"
+#include "support/counting_resource.hpp"
 
 namespace {
 
 using clock_type = std::chrono::steady_clock;
+using bpool::test::counting_resource;
 
 struct burst_options {
     std::string subject;
@@ -141,7 +142,7 @@ class burst {
         : o_(o), resource_(resource) {}
 
     /// Effects: runs the burst to its end (every buffer given back).
-    void run(const bench::counting_resource& counter) {
+    void run(const counting_resource& counter) {
         start_ = clock_type::now();
         std::thread sampler([this, &counter] { sample_until_done(counter); });
         std::thread completion([this] { complete_all(); });
@@ -194,7 +195,7 @@ class burst {
         finished_.store(true, std::memory_order_release);
     }
 
-    void sample_until_done(const bench::counting_resource& counter) {
+    void sample_until_done(const counting_resource& counter) {
         samples_.reserve(1 << 16);
         const auto record = [&] {
             const std::chrono::duration<double, std::milli> t = clock_type::now() - start_;
@@ -234,11 +235,12 @@ int main(int argc, char** argv) {
     bench::check_expected_malloc();
     const burst_options o = parse(argc, argv);
     const bench::instance inst = make_subject(o);
-    bench::counting_resource counter(*inst.resource);
-    const std::size_t baseline_rss = bench::proc_status_bytes("VmRSS");
+    // Every subject goes through the same counter, so that all are measured the same way.
+    counting_resource counter(inst.resource);
+    const std::size_t baseline_rss = bench::current_rss_bytes();
     burst b(o, counter);
     b.run(counter);
-    const std::size_t peak_rss = bench::proc_status_bytes("VmHWM");
+    const std::size_t peak_rss = bench::peak_rss_bytes();
     if (!o.trace.empty()) write_trace(o.trace, b.samples());
 
     const bench::malloc_identity id = bench::identify_malloc();
@@ -249,8 +251,9 @@ int main(int argc, char** argv) {
         "\"total_s\": %.4f, \"admitted_s\": %.4f, \"corrupted\": %zu",
         o.subject.c_str(), id.name.c_str(), o.connections, o.buffer_bytes,
         static_cast<long long>(o.hold.count()), o.handlers,
-        o.subject == "bpool_capped" ? o.capacity : 0, counter.peak_bytes(), counter.peak_blocks(),
-        baseline_rss, peak_rss, b.total_s(), b.admitted_s(), b.corrupted());
+        o.subject == "bpool_capped" ? o.capacity : 0, counter.peak_bytes(),
+        counter.peak_allocations(), baseline_rss, peak_rss, b.total_s(), b.admitted_s(),
+        b.corrupted());
     bool over_cap = false;
     if (inst.pool != nullptr) {
         const bpool::pool_stats s = inst.pool->stats();

@@ -20,18 +20,21 @@ import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # importing report_data must leave no __pycache__ in the source tree
-from report_data import (ADDRESS_PAIRS, CHECKED, IDLE_GOAL, MIB, REFERENCE, SHORT, STREAM_NAME,
-                         SUBJECTS, cpu_model, crowd_runs, fmt_bytes, fmt_mib, fmt_ns, fmt_rate,
-                         fmt_ratio, fmt_size, git_revision, idle_ratio, idle_runs, label,
-                         load_benchmarks, load_bursts, load_small, memory_gib, ordered, os_name,
-                         overlap, package_version, ratio, read, stream_pairs, table,
-                         workload_keys)
+from report_data import (CHECKED, IDLE_GOAL, MIB, REFERENCE, SHORT, STREAM_NAME, SUBJECTS,
+                         cpu_model, crowd_runs, fmt_bytes, fmt_mib, fmt_ns, fmt_rate, fmt_ratio,
+                         fmt_size, git_revision, idle_ratio, idle_runs, label, load_benchmarks,
+                         load_bursts, load_small, memory_gib, ordered, os_name, package_version,
+                         ratio, read, stream_pairs, table, workload_keys)
+from report_verdicts import (ALIGNED, address_rows, busy_banner, busy_reasons, checked_rows,
+                             goal_verdict, median_spread, others_load, parse_load, peer_verdicts,
+                             ranges_overlap, targets, targets_section, verdicts_section)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def header(args, contexts):
-    """Returns the report's first lines: date, command, machine, compiler and versions."""
+def header(args, contexts, load, banner):
+    """Returns the report's first lines: the busy banner if any, date, command, machine, compiler
+    and versions. load: machine_load's dictionary."""
     ctx = contexts.get("main", next(iter(contexts.values()), {}))
 
     def malloc_line(variant):
@@ -42,7 +45,8 @@ def header(args, contexts):
                 f"(`malloc` resolves to {c.get('malloc_library')})")
 
     root = os.path.dirname(HERE)
-    start_load = read(os.path.join(args.report_dir, "raw", "loadavg_start"))
+    others = " / ".join("?" if n is None else f"{n:.1f}" for n in load["others"])
+    spread = "?" if load["spread"] is None else f"{load['spread'] * 100:.0f} %"
     gbench_type = ctx.get("library_build_type")
     gbench_note = ""
     if gbench_type == "debug":
@@ -54,13 +58,16 @@ def header(args, contexts):
     lines = [
         "# bpool benchmark report",
         "",
+    ] + banner + [
         f"- **Date**: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
         f"- **Command**: `{args.command}` ({args.mode} run: {repetitions_text(args.mode)})",
         f"- **Machine**: {cpu_model()}, {usable_cpus()} cores "
         f"({ctx.get('mhz_per_cpu', '?')} MHz), {memory_gib()} RAM; {os_name()}, "
         f"Linux {platform.release()}",
-        f"- **Load average** (1, 5, 15 min) at start / end: {load_average(start_load)} / "
-        f"{load_average(read('/proc/loadavg'))}",
+        f"- **Load average** (1, 5, 15 min) at start / end: {load_average(load['lines'][0])} / "
+        f"{load_average(load['lines'][1])}; runnable threads of other work at start / end: "
+        f"{others}; spread of the repetitions (median over the rows of (max - min) / median): "
+        f"{spread}",
         f"- **Compiler**: {ctx.get('compiler', '?')}, libstdc++ {ctx.get('libstdcxx', '?')}, "
         f"CMake Release (-O3 -DNDEBUG); Google Benchmark "
         f"{package_version('libbenchmark-dev') or '?'}{gbench_note}",
@@ -279,21 +286,11 @@ def threads_section(results, subjects):
     return ["## Many threads", ""] + parts if parts else []
 
 
-def checked_rows(results):
-    """Returns [(label, off Figure, on Figure)] for the workloads run with checking on and off."""
-    rows = []
-    for k in workload_keys(results):
-        off, on = results[k].get("bpool"), results[k].get(CHECKED)
-        if off is not None and on is not None and off.median and on.median:
-            rows.append((label(k), off, on))
-    return rows
-
-
 def checked_section(results):
     rows = checked_rows(results)
     if not rows:
         return []
-    return (["## The checked build: checking on vs off (issue 8)", "",
+    return (["## The checked build: checking on vs off", "",
              "*off* is the `bpool` subject, the library as released and as every other table and "
              "target measures it: built without `BPOOL_CHECKED`, so that the checks are not "
              "compiled in at all. *on* is `bpool_checked`: the same sources and options built with "
@@ -305,34 +302,6 @@ def checked_section(results):
                      "min – max", "on / off"],
                     [[n, fmt_ns(off.median), off.spread(), fmt_ns(on.median), on.spread(),
                       fmt_ratio(on.median / off.median)] for n, off, on in rows]) + [""])
-
-
-def address_rows(results):
-    """Returns [(workload, what, baseline Figure, variant Figure, goal)] for the pairs of
-    bench_by_address.cpp that ran (bpool alone: argument 0 the baseline, 1 the variant)."""
-    rows = []
-    for w, arg, what, goal in ADDRESS_PAIRS:
-        base = results.get((w, f"{arg}:0"), {}).get("bpool")
-        var = results.get((w, f"{arg}:1"), {}).get("bpool")
-        if base is not None and var is not None and base.median and var.median:
-            rows.append((w, what, base, var, goal))
-    return rows
-
-
-def ranges_overlap(a, b):
-    """Returns whether the min-max ranges of Figures a and b overlap."""
-    if None in (a.min, a.max, b.min, b.max):
-        return False
-    return a.min <= b.max and b.min <= a.max
-
-
-def goal_verdict(r, goal, overlapping):
-    if r <= goal:
-        return "met"
-    return "missed (ranges overlap)" if overlapping else "missed"
-
-
-ALIGNED = ("buffer_64k_a4k", "")  # the 4 KiB-aligned 64 KiB buffer of bench_buffers.cpp
 
 
 def address_section(results, descriptions):
@@ -394,7 +363,7 @@ def wait_section(results):
     if fig is None or "wake_median_us" not in fig.counters:
         return []
     c = fig.counters
-    return (["## The wait path (issue 4)", "",
+    return (["## The wait path", "",
              "A request waits at the cap of a pool that holds one 4 KiB block; another thread "
              "gives the block back; the time from that release to the waiter's return, over 400 "
              "rounds per repetition (medians over the repetitions).", ""]
@@ -424,7 +393,8 @@ def burst_section(bursts, out_dir):
         f"admit them: each takes a {any_b['buffer_bytes'] // 1024} KiB buffer, writes all of it, "
         f"and a completion thread gives it back {any_b['hold_ms']} ms after it was admitted. "
         f"bpool_capped is capped at 64 MiB with `exhaustion::wait`; every other subject is "
-        f"unbounded. One process per subject: *peak RSS* is that process's VmHWM (including "
+        f"unbounded. One process per subject: *peak RSS* is that process's peak resident memory "
+        f"(`getrusage`'s ru_maxrss, the kernel's VmHWM; including "
         f"its baseline, shown apart), *peak live* the highest sum of buffers handed out and not "
         f"yet given back. *Total*: until the last buffer is given back; *admitted*: until the "
         f"last connection got its buffer.")
@@ -514,144 +484,6 @@ def others_section(others):
 
 
 # ----------------------------------------------------------------------------------------------
-# Targets
-
-
-def targets(results, bursts):
-    """Returns [(target, verdict, detail)] for the targets of issues 3, 4, 7 and 8, of blocks by
-    address and of idle threads."""
-    out = []
-    # bpool at or below mimalloc on every workload.
-    misses, checked = [], 0
-    for k in workload_keys(results):
-        r = ratio(results[k], "bpool")
-        if r is None:
-            continue
-        checked += 1
-        if r > 1.0:
-            noise = " (ranges overlap)" if overlap(results[k], "bpool", REFERENCE) else ""
-            misses.append(f"{label(k)} ×{r:.2f}{noise}")
-    if checked:
-        out.append(("bpool ns/op ≤ mimalloc on every workload",
-                    "met" if not misses else f"missed on {len(misses)} of {checked}",
-                    "; ".join(misses) if misses else f"all {checked} workloads"))
-    # 3x faster than std::pmr::synchronized_pool_resource on churn.
-    worst = None
-    for k in workload_keys(results):
-        if "churn" not in k[0]:
-            continue
-        r = ratio(results[k], "std_sync", "bpool")
-        if r is not None and (worst is None or r < worst[1]):
-            worst = (label(k), r)
-    if worst:
-        out.append(("bpool ≥ 3× faster than std::pmr::synchronized_pool_resource on churn",
-                    "met" if worst[1] >= 3 else "missed",
-                    f"smallest speed-up {worst[1]:.1f}× ({worst[0]})"))
-    # Capped within 10 % of uncapped: issue 7 asks it of every workload (which covers issue 4's
-    # 10 % on one thread); issue 4 allows 20 % on two threads or more, shown apart.
-    def capped_worst(keep):
-        worst = None
-        for k in workload_keys(results):
-            if not keep(k):
-                continue
-            r = ratio(results[k], "bpool_capped", "bpool")
-            if r is not None and (worst is None or r > worst[1]):
-                worst = (label(k), r, overlap(results[k], "bpool_capped", "bpool"))
-        return worst
-
-    def multi_threaded(k):
-        threads = re.search(r"threads:(\d+)", k[1])
-        return k[0] == "handoff" or (threads is not None and int(threads.group(1)) >= 2)
-
-    for name, limit, keep in (
-            ("capped within 10 % of uncapped, every workload", 1.10, lambda k: True),
-            ("capped within 20 % of uncapped, two or more threads", 1.20, multi_threaded)):
-        worst = capped_worst(keep)
-        if worst:
-            out.append((name, "met" if worst[1] <= limit else "missed",
-                        f"worst ×{worst[1]:.2f} ({worst[0]}"
-                        + (", ranges overlap)" if worst[2] else ")")))
-    # The checked build (issue 8): the targets are the off build's; what on costs, for the record.
-    rows = checked_rows(results)
-    if rows:
-        out.append(("issue 8: zero cost when off: every target here is measured on the off "
-                    "build (bpool); checking on costs",
-                    "info", "; ".join(f"{n} ×{on.median / off.median:.2f}" for n, off, on in rows)))
-    # Blocks by address: a live direct or bypass block costs the other frees at most 5 %;
-    # deallocate_unsized at most 15 % over deallocate.
-    for w, what, base, var, goal in address_rows(results):
-        r = var.median / base.median
-        out.append((f"{what} ≤ {goal:.2f}", goal_verdict(r, goal, ranges_overlap(base, var)),
-                    f"×{r:.2f} ({fmt_ns(var.median)} / {fmt_ns(base.median)} ns)"))
-    counts, idle = idle_runs(results)
-    by = idle.get("bpool", {})
-    ratios = [(n, idle_ratio(by, n)) for n in counts if n]
-    ratios = [(n, r) for n, r in ratios if r is not None]
-    if ratios:
-        n, worst = max(ratios, key=lambda t: t[1])
-        goal = f"{(IDLE_GOAL - 1) * 100:.0f} %"
-        out.append((f"a busy thread beside idle threads within {goal} of none (bpool)",
-                    goal_verdict(worst, IDLE_GOAL, ranges_overlap(by[0], by[n])),
-                    "; ".join(f"{m:,} idle ×{r:.2f}" for m, r in ratios)
-                    + f" ({fmt_ns(by[0].median)} ns/op with none)"))
-    bp = results.get(ALIGNED, {}).get("bpool")
-    if bp is not None and "pooled" in bp.counters:
-        pooled = bp.counters["pooled"]
-        out.append(("4 KiB-aligned 64 KiB buffers come from a size class (bpool)",
-                    "met" if pooled >= 0.999 else "missed", f"{pooled:.1%} of allocations pooled"))
-    # Held from upstream at most 1.3x peak live in the steady-state churn.
-    held = []
-    for k in workload_keys(results):
-        f = results[k].get("bpool")
-        if k[0].startswith("churn") and f is not None and "held_ratio" in f.counters:
-            held.append((label(k), f.counters["held_ratio"], f.counters.get("peak_held_ratio"),
-                         f.counters.get("class_floor_ratio")))
-    if held:
-        worst = max(held, key=lambda h: h[1])
-        out.append(("held from upstream ≤ 1.3 × peak live (steady-state churn)",
-                    "met" if worst[1] <= 1.3 else "missed",
-                    "; ".join(f"{n}: ×{h:.2f} (peak held ×{p:.2f}; size-class floor "
-                              f"×{fl:.2f})" if fl else f"{n}: ×{h:.2f} (peak held ×{p:.2f})"
-                              for n, h, p, fl in held)))
-    wake = results.get(("wait_wake", ""), {}).get("bpool")
-    if wake is not None and "wake_p99_us" in wake.counters:
-        p99 = wake.counters["wake_p99_us"]
-        out.append(("wait: a waiter returns well under 1 ms after a release (p99)",
-                    "met" if p99 < 1000 else "missed",
-                    f"median {wake.counters['wake_median_us']:.1f} µs, p99 {p99:.1f} µs"))
-    capped = bursts.get("bpool_capped")
-    if capped and capped.get("capacity"):
-        cap = capped["capacity"] / MIB
-        live, rss = capped["peak_live_bytes"] / MIB, capped["peak_rss_bytes"] / MIB
-        out.append((f"burst: bpool peak live ≤ the cap ({cap:.0f} MiB)",
-                    "met" if live <= cap else "missed", f"{live:.1f} MiB"))
-        # 80 MiB for the 64 MiB cap of issue 7: the cap plus 16 MiB for everything else.
-        limit = cap + 16
-        out.append((f"burst: bpool peak RSS ≤ {limit:.0f} MiB",
-                    "met" if rss <= limit else "missed",
-                    f"{rss:.1f} MiB" + ("" if rss <= limit else f" ({rss - limit:.1f} MiB over)")))
-        full = capped["connections"] * capped["buffer_bytes"]
-        peers = {s: b["peak_live_bytes"] for s, b in bursts.items() if not s.startswith("bpool")}
-        if peers:
-            low = [s for s, v in peers.items() if v < 0.95 * full]
-            out.append((f"burst: unbounded peers reach all {capped['connections']:,} x "
-                        f"{capped['buffer_bytes'] // 1024} KiB = {full / MIB:.1f} MiB at once",
-                        "met" if not low else f"missed by {', '.join(low)}",
-                        ", ".join(f"{s} {v / MIB:.1f} MiB" for s, v in peers.items())))
-    return out
-
-
-def targets_section(rows):
-    return (["## Targets", "",
-             "The targets of issues 3, 4, 7 and 8, of blocks by address and of idle threads, "
-             "checked against the "
-             "medians below, on the `bpool` subject: the build with checking off (the checked "
-             "build has its own section). \"Ranges overlap\": the min – max ranges of the two "
-             "subjects overlap, so the difference is within the noise of this run.", ""]
-            + table(["target", "verdict", "measured"], rows) + [""])
-
-
-# ----------------------------------------------------------------------------------------------
 # Plots and summary
 
 
@@ -670,7 +502,7 @@ def plot(script, png, variables):
     return png
 
 
-def summary(results, others, bursts, small, target_rows, report_path):
+def summary(results, others, bursts, small, target_rows):
     peers = [s for s in ("mimalloc", "glibc", "jemalloc", "tcmalloc", "std_sync", "boost_sync")
              if any(s in figs for figs in results.values())]
     head = ["workload", "bpool", "capped"] + peers + ["bpool/mimalloc"]
@@ -745,7 +577,30 @@ def summary(results, others, bursts, small, target_rows, report_path):
     print("\n== targets")
     for t, verdict, detail in target_rows:
         print(f"[{verdict}] {t}: {detail}")
-    print(f"\nreport: {report_path}")
+
+
+def machine_load(args, raw, results):
+    """Returns {"lines": /proc/loadavg at start and end, "others": runnable threads of other work
+    at start and end, "spread": median_spread, "reasons": why the machine counts as busy}. The
+    start is what scripts/bench saved before the first benchmark; the end is now."""
+    load = {"lines": [read(os.path.join(raw, "loadavg_start")), read("/proc/loadavg")],
+            "others": [parse_load(read(os.path.join(raw, "others_start"))), others_load()],
+            "spread": median_spread(results)}
+    if args.assume_load is not None:
+        load["others"] = [args.assume_load, args.assume_load]
+    if args.assume_spread is not None:
+        load["spread"] = args.assume_spread
+    load["reasons"] = busy_reasons(load["others"], usable_cpus(), load["spread"])
+    return load
+
+
+def print_verdicts(verdicts, reasons):
+    """The last thing scripts/bench prints before its time: bpool against each peer."""
+    if not verdicts:
+        return
+    print("\n== verdicts" + (" (the machine was busy: unreliable)" if reasons else ""))
+    for line in verdicts:
+        print(line)
 
 
 def main():
@@ -753,6 +608,12 @@ def main():
     parser.add_argument("report_dir")
     parser.add_argument("--command", default="scripts/bench")
     parser.add_argument("--mode", default="full", choices=["full", "quick"])
+    # For tests (benchmarks/report_smoke.cmake): what the busy check would see on a busy machine.
+    parser.add_argument("--assume-load", type=float, metavar="THREADS",
+                        help="testing: take THREADS as the runnable threads of other work at the "
+                             "start and the end")
+    parser.add_argument("--assume-spread", type=float, metavar="FRACTION",
+                        help="testing: take FRACTION as the median spread of the repetitions")
     args = parser.parse_args()
     raw = os.path.join(args.report_dir, "raw")
     results, contexts, descriptions, others = load_benchmarks(raw)
@@ -762,9 +623,13 @@ def main():
         sys.exit(f"report: no results in {raw}")
     subjects = ordered({s for figs in results.values() for s in figs}, SUBJECTS)
     peers = [s for s in subjects if s != CHECKED]  # bpool_checked has its own section
-    target_rows = targets(results, bursts)
+    load = machine_load(args, raw, results)
+    reasons = load["reasons"]
+    verdicts = peer_verdicts(results, bool(reasons))
+    target_rows = targets(results, bursts, bool(reasons))
     notes = read(os.path.join(raw, "notes")).strip()
-    lines = header(args, contexts)
+    lines = header(args, contexts, load, busy_banner(reasons))
+    lines += verdicts_section(verdicts)
     lines += targets_section(target_rows)
     lines += matrix_section(results, peers)
     lines += memory_section(results)
@@ -800,7 +665,11 @@ def main():
     path = os.path.join(args.report_dir, "report.md")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
-    summary(results, others, bursts, small, target_rows, path)
+    if reasons:  # at the top of the console's summary too, before any figure
+        print(f"!! the machine was busy: {'; '.join(reasons)}: verdicts unreliable")
+    summary(results, others, bursts, small, target_rows)
+    print_verdicts(verdicts, reasons)
+    print(f"\nreport: {path}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 # ctest bench_report_smoke: a tiny run of the whole pipeline (suite, burst, small blocks,
 # report.py), so that the report cannot rot: it must write report.md with its sections and print its
-# summary. Variables: BENCH, BURST, SMALL (the binaries), BENCH_CHECKED (bpool_bench_checked;
-# optional), PYTHON, REPORT (report.py), DIR.
+# summary, with a verdict line per peer and no internal wording; then, told to assume a load above
+# the cores, that it says the machine was busy and marks its verdicts unreliable. Variables: BENCH,
+# BURST, SMALL (the binaries), BENCH_CHECKED (bpool_bench_checked; optional), PYTHON, REPORT
+# (report.py), DIR.
 file(REMOVE_RECURSE "${DIR}")
 file(MAKE_DIRECTORY "${DIR}/raw")
 
@@ -35,9 +37,12 @@ run_step("${BENCH}" --benchmark_min_time=0.001 --benchmark_repetitions=2
   "--benchmark_filter=${filter}"
   "--benchmark_out=${DIR}/raw/bench_main_smoke.json" --benchmark_out_format=json)
 if(BENCH_CHECKED)
+  # As scripts/bench runs it: the checked build's registry without a stack per allocation.
+  set(ENV{BPOOL_CHECKED_STACKS} 0)
   run_step("${BENCH_CHECKED}" --benchmark_min_time=0.001 --benchmark_repetitions=2
     "--benchmark_filter=^churn_1k/"
     "--benchmark_out=${DIR}/raw/bench_checked_smoke.json" --benchmark_out_format=json)
+  unset(ENV{BPOOL_CHECKED_STACKS})
 endif()
 run_step("${BURST}" --subject=bpool_capped --connections=300 --capacity-mib=2 --hold-ms=2
   "--trace=${DIR}/raw/burst_bpool_capped.dat" --check)
@@ -60,7 +65,8 @@ function(expect text what string)
 endfunction()
 foreach(s IN ITEMS
     "# bpool benchmark report" "- **Machine**:" "- **Compiler**:"
-    "## Targets" "| target | verdict | measured |" "capped within 10 % of uncapped"
+    "## Verdicts" "- bpool vs glibc: faster on " "## Targets" "| target | verdict | measured |"
+    "capped within 10 % of uncapped"
     "## All workloads: ns/op (ratio to mimalloc)" "| workload | bpool | bpool_capped |"
     "| churn_1k |" "## Thread scaling (threads_churn)" "## The burst" "| bpool_capped |"
     "## Blocks by address (pagemap) and 4 KiB-aligned buffers" "| churn_1k_direct: "
@@ -79,6 +85,44 @@ if(BENCH_CHECKED)
 endif()
 foreach(s IN ITEMS "== summary: ns/op" "== blocks by address" "== 4 KiB-aligned 64 KiB buffer"
     "== busy thread beside idle threads" "== 64 threads at the cap"
-    "== small blocks" "== targets" "report: ")
+    "== small blocks" "== targets" "== verdicts" "report: ")
   expect("${summary}" "report.py's output" "${s}")
+endforeach()
+
+# What users read names no internal work items ("issue 8"), and every peer's verdict is counted.
+foreach(what IN ITEMS report summary)
+  string(REGEX MATCH "[Ii]ssues? [^ ]*" internal "${${what}}")
+  if(internal)
+    message(FATAL_ERROR "report.py: the ${what} names an internal work item: \"${internal}\"")
+  endif()
+  string(REGEX MATCH "bpool vs [a-z_]+: faster on [0-9]+ of [0-9]+ workloads" verdict "${${what}}")
+  if(NOT verdict)
+    message(FATAL_ERROR "report.py: the ${what} has no verdict line "
+      "(bpool vs PEER: faster on N of M workloads)")
+  endif()
+endforeach()
+
+# On a busy machine (other work keeping more threads runnable than there are cores, assumed here)
+# the report and the console say so first, and every verdict is marked.
+run_step("${PYTHON}" "${REPORT}" "${DIR}" --command smoke --mode quick --assume-load 999)
+set(summary "${step_output}")
+file(READ "${DIR}/report.md" report)
+string(FIND "${summary}" "!! the machine was busy: other work kept 999.0 threads runnable" at)
+if(NOT at EQUAL 0)
+  message(FATAL_ERROR "report.py: with --assume-load 999 the console does not start with the busy "
+    "warning\n--- output:\n${summary}")
+endif()
+string(FIND "${report}" "> **The machine was busy**: other work kept 999.0 threads" banner)
+string(FIND "${report}" "- **Date**" date)
+if(banner EQUAL -1 OR banner GREATER date)
+  message(FATAL_ERROR "report.py: with --assume-load 999 report.md has no busy banner at its top")
+endif()
+expect("${report}" report.md "faster on ")
+foreach(what IN ITEMS report summary)
+  string(REGEX MATCH "bpool vs [a-z_]+: faster on [0-9]+ of [0-9]+ workloads \\(unreliable\\)"
+    marked "${${what}}")
+  if(NOT marked)
+    message(FATAL_ERROR "report.py: with --assume-load 999 the ${what}'s verdicts are not marked "
+      "unreliable")
+  endif()
 endforeach()

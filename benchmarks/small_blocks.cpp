@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
         requested += s = draw(rng);
     std::vector<unsigned char*> pointers(blocks, nullptr);  // touched: resident before the baseline
 
-    const std::size_t baseline_rss = bench::proc_status_bytes("VmRSS");
+    const std::size_t baseline_rss = bench::current_rss_bytes();
     std::size_t rss = 0;
     std::size_t peak_rss = 0;
     bpool::pool_stats stats;
@@ -95,8 +95,8 @@ int main(int argc, char** argv) {
             std::memset(pointers[i], static_cast<int>(i & 0xff), sizes[i]);
         }
         seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        rss = bench::proc_status_bytes("VmRSS");
-        peak_rss = bench::proc_status_bytes("VmHWM");
+        rss = bench::current_rss_bytes();
+        peak_rss = bench::peak_rss_bytes();
         pool = inst.pool != nullptr;
         if (pool) stats = inst.pool->stats();
         for (std::size_t i = 0; i < blocks; ++i)

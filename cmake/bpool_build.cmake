@@ -48,41 +48,6 @@ function(bpool_missing_tool)
   message(WARNING "${text}")
 endfunction()
 
-# bpool_add_checked_copy(): defines bpool_checked_copy (once), a static copy of the core library built
-# with BPOOL_CHECKED=1 and no sanitizer: the checked build of issue 8 without ASan, which no preset's
-# `bpool` is. The release preset tests it (checked_plain_test) and the benchmarks measure it
-# (bpool_bench_checked: what checking costs when on). Only for a build whose `bpool` is itself plain
-# (not checked, not sanitized); it copies bpool's sources, include directories, definitions, options
-# and links, so that it follows src/CMakeLists.txt.
-function(bpool_add_checked_copy)
-  if(TARGET bpool_checked_copy OR BPOOL_CHECKED OR BPOOL_SANITIZER)
-    return()
-  endif()
-  get_target_property(_dir bpool SOURCE_DIR)
-  get_target_property(_sources bpool SOURCES)
-  set(_abs "")
-  foreach(_s IN LISTS _sources)
-    if(IS_ABSOLUTE "${_s}")
-      list(APPEND _abs "${_s}")
-    else()
-      list(APPEND _abs "${_dir}/${_s}")
-    endif()
-  endforeach()
-  add_library(bpool_checked_copy STATIC ${_abs})
-  foreach(_p IN ITEMS INCLUDE_DIRECTORIES INTERFACE_INCLUDE_DIRECTORIES COMPILE_DEFINITIONS
-                      INTERFACE_COMPILE_DEFINITIONS COMPILE_OPTIONS INTERFACE_COMPILE_OPTIONS
-                      COMPILE_FEATURES INTERFACE_COMPILE_FEATURES LINK_LIBRARIES
-                      INTERFACE_LINK_LIBRARIES)
-    get_target_property(_v bpool ${_p})
-    if(_v)
-      set_property(TARGET bpool_checked_copy PROPERTY ${_p} "${_v}")
-    endif()
-  endforeach()
-  target_compile_definitions(bpool_checked_copy PUBLIC BPOOL_CHECKED=1)
-  # bpool's link items (Threads::Threads) are looked up from the directory of the copy.
-  find_package(Threads REQUIRED)
-endfunction()
-
 # bpool_add_capped_workers(): the target capped_workers (tests/preload/capped_workers.cpp), a
 # multithreaded program that knows nothing of bpool, run under libbpool_preload.so by the tests
 # (real_programs_preload) and by scripts/bench (benchmarks/real_programs.py); made once.

@@ -10,6 +10,14 @@ install(TARGETS bpool bpool_new_delete EXPORT bpoolTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# bpool::checked, where this build has a library of its own for it (a checked build's bpool is the
+# checked one: bpoolConfig.cmake then makes bpool::checked name bpool::bpool).
+if(TARGET bpool_checked)
+  install(TARGETS bpool_checked EXPORT bpoolTargets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
 # The preload library is loaded by path (LD_PRELOAD), never linked: installed, not exported.
 install(TARGETS bpool_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The headers of the optional adapters (adapters/include/bpool/adapters/<name>.hpp for the target
@@ -26,6 +34,9 @@ foreach(_adapter IN ITEMS boost mimalloc)
 endforeach()
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/" "${PROJECT_SOURCE_DIR}/adapters/include/"
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.hpp" ${_bpool_skipped_headers})
+# The generated version header (src/CMakeLists.txt makes it from include/bpool/version.hpp.in).
+install(FILES "${PROJECT_BINARY_DIR}/include/bpool/version.hpp"
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/bpool)
 
 install(EXPORT bpoolTargets NAMESPACE bpool:: DESTINATION ${BPOOL_CMAKE_DIR})
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/bpoolConfig.cmake.in"
@@ -34,4 +45,5 @@ write_basic_package_version_file("${PROJECT_BINARY_DIR}/bpoolConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES "${PROJECT_BINARY_DIR}/bpoolConfig.cmake" "${PROJECT_BINARY_DIR}/bpoolConfigVersion.cmake"
   DESTINATION ${BPOOL_CMAKE_DIR})
+include(bpool_pkgconfig)
 install(FILES "${PROJECT_SOURCE_DIR}/LICENSE" DESTINATION ${CMAKE_INSTALL_DATADIR}/doc/bpool)

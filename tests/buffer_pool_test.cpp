@@ -451,6 +451,26 @@ TEST(BufferPool, GetAtTheMemoryCapWaitsForAPut) {
     EXPECT_EQ(f.pool.live(), 2u);
 }
 
+// A get() waiting for memory holds a live slot (so that it cannot be overtaken at the live cap),
+// yet it has checked nothing out: live() counts it only once it returns.
+TEST(BufferPool, AGetWaitingAtTheMemoryCapIsNotLive) {
+    full_pool f({.backoff = {.max_elapsed = 30s}, .max_live = 3});
+    std::atomic<bool> got{false};
+    std::thread taker([&] {
+        buffer c = f.pool.get();
+        got = true;
+    });
+    // Deterministic: the resource counts the waiter once it waits.
+    while (f.pool.resource().stats().waiters == 0)
+        std::this_thread::yield();
+    EXPECT_FALSE(got.load());
+    EXPECT_EQ(f.pool.live(), 2u) << "a get() still waiting is not checked out";
+    f.a = buffer();
+    taker.join();
+    EXPECT_TRUE(got.load());
+    EXPECT_EQ(f.pool.live(), 1u) << "a given back, c checked out and destroyed";
+}
+
 // --- set_max_live -----------------------------------------------------------------------------
 
 TEST(BufferPoolMaxLive, WaitBlocksUntilABufferComesBack) {
@@ -468,6 +488,33 @@ TEST(BufferPoolMaxLive, WaitBlocksUntilABufferComesBack) {
     pool.put(std::move(a));
     taker.join();
     EXPECT_TRUE(got.load());
+    EXPECT_EQ(pool.live(), 1u);
+}
+
+// At the live-buffer cap a blocked get() is not counted, however long it has been waiting; the
+// reads start once the taker is about to call get(), and only confirm what live() says.
+TEST(BufferPoolMaxLive, AGetWaitingAtTheCapIsNotLive) {
+    buffer_pool pool(0, {.backoff = {.max_elapsed = 30s}, .max_live = 2});
+    buffer a = pool.get();
+    buffer b = pool.get();
+    std::atomic<bool> calling{false};
+    std::atomic<bool> got{false};
+    std::thread taker([&] {
+        calling = true;
+        buffer c = pool.get();
+        got = true;
+    });
+    while (!calling.load())
+        std::this_thread::yield();
+    std::size_t most = 0;  // no ASSERT in the loop: the taker must be joined
+    for (const auto until = clock_type::now() + 50ms; clock_type::now() < until;) {
+        most = std::max(most, pool.live());
+        std::this_thread::yield();
+    }
+    EXPECT_EQ(most, 2u) << "a get() waiting at the cap is not checked out";
+    EXPECT_FALSE(got.load());
+    b = buffer();
+    taker.join();
     EXPECT_EQ(pool.live(), 1u);
 }
 

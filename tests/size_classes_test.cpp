@@ -14,6 +14,7 @@ TEST(SizeClasses, EverySizeUpTo1MiBRoundsUpWithBoundedWaste) {
     unsigned previous = 0;
     for (std::size_t bytes = 0; bytes <= max_block_size; ++bytes) {
         const unsigned c = size_to_class(bytes);
+        ASSERT_EQ(c, compute_size_class(bytes)) << "the lookup table agrees with the arithmetic";
         ASSERT_LT(c, class_count) << bytes;
         const std::size_t size = classes[c].size;
         ASSERT_GE(size, bytes == 0 ? 1 : bytes) << bytes;

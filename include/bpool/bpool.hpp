@@ -1,4 +1,5 @@
-// bpool/bpool.hpp: the whole public API in one include.
+/// @file
+/// bpool/bpool.hpp: the whole public API in one include.
 #pragma once
 
 #include <bpool/buffer.hpp>
@@ -8,3 +9,4 @@
 #include <bpool/pool_options.hpp>
 #include <bpool/pool_resource.hpp>
 #include <bpool/stats.hpp>
+#include <bpool/version.hpp>

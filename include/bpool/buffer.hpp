@@ -1,4 +1,6 @@
-// bpool/buffer.hpp: a growable, move-only byte buffer over a pool or any std::pmr::memory_resource.
+/// @file
+/// bpool/buffer.hpp: a growable, move-only byte buffer over a pool or any
+/// std::pmr::memory_resource.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,5 @@
-// bpool/buffer_pool.hpp: a thread-safe pool of bpool::buffer over a capped pool_resource.
+/// @file
+/// bpool/buffer_pool.hpp: a thread-safe pool of bpool::buffer over a capped pool_resource.
 #pragma once
 
 #include <cstddef>
@@ -116,8 +117,10 @@ class buffer_pool {
     /// an unchecked build gives it back to the pool or resource it came from. Thread-safe.
     void put(buffer&& b) noexcept;
 
-    /// Returns the number of buffers checked out (bypassing ones included). Exact: every buffer
-    /// knows whether it is checked out, so the count never drifts. Thread-safe.
+    /// Returns the number of buffers checked out (bypassing ones included): a buffer counts from
+    /// the moment `get()` has it ready to return until it is destroyed or put back, and a `get()`
+    /// still waiting, at the live-buffer cap or at the memory capacity, is not counted. Exact:
+    /// every buffer knows whether it is checked out, so the count never drifts. Thread-safe.
     [[nodiscard]] std::size_t live() const noexcept;
 
     /// Effects: caps the number of buffers checked out at `n` (0: no cap); buffers served by the

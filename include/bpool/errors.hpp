@@ -1,4 +1,5 @@
-// bpool/errors.hpp: the exception thrown at the capacity, and bpool's std::error_code category.
+/// @file
+/// bpool/errors.hpp: the exception thrown at the capacity, and bpool's std::error_code category.
 #pragma once
 
 #include <chrono>

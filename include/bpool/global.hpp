@@ -1,5 +1,6 @@
-// bpool/global.hpp: the process-wide pool, which `bpool::new_delete` (linked) and
-// `libbpool_preload.so` (LD_PRELOAD) make the program's global operator new and delete.
+/// @file
+/// bpool/global.hpp: the process-wide pool, which `bpool::new_delete` (linked) and
+/// `libbpool_preload.so` (LD_PRELOAD) make the program's global operator new and delete.
 #pragma once
 
 #include <bpool/pool_resource.hpp>

@@ -1,4 +1,5 @@
-// bpool/pool_options.hpp: everything that configures a pool_resource, in one aggregate.
+/// @file
+/// bpool/pool_options.hpp: everything that configures a pool_resource, in one aggregate.
 #pragma once
 
 #include <chrono>

@@ -1,4 +1,5 @@
-// bpool/pool_resource.hpp: the pool itself, a thread-safe std::pmr::memory_resource.
+/// @file
+/// bpool/pool_resource.hpp: the pool itself, a thread-safe std::pmr::memory_resource.
 #pragma once
 
 #include <chrono>
@@ -9,6 +10,11 @@
 #include <bpool/pool_options.hpp>
 #include <bpool/stats.hpp>
 
+// The namespace is documented here once for all headers: Doxygen checks the members of a namespace
+// (free functions, constants, enums) only once the namespace itself is documented.
+/// bpool: a capped, thread-caching `std::pmr::memory_resource` (`pool_resource`), the buffers
+/// drawn from it (`buffer`, `buffer_pool`), and adapters for `std::pmr` containers,
+/// allocator-aware code (`allocator`), streams (`basic_streambuf`) and Boost.Container.
 namespace bpool {
 
 namespace detail {

@@ -1,4 +1,5 @@
-// bpool/stats.hpp: the snapshot returned by pool_resource::stats().
+/// @file
+/// bpool/stats.hpp: the snapshot returned by pool_resource::stats().
 #pragma once
 
 #include <array>

@@ -7,10 +7,10 @@
 # fuzzing (clang + its runtime) and plots.
 BPOOL_PACKAGES=(
     cmake ninja-build g++ pkg-config git
-    clang libclang-rt-14-dev clang-format
+    clang libclang-rt-14-dev clang-format doxygen
     libgtest-dev libgmock-dev libbenchmark-dev
     libmimalloc-dev libboost-container-dev libjemalloc-dev libgoogle-perftools-dev
-    gnuplot-nox python3
+    gnuplot-nox python3 valgrind
 )
 
 # bpool_missing_packages: prints the packages of BPOOL_PACKAGES that dpkg does not list as installed.

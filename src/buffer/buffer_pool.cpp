@@ -84,7 +84,6 @@ buffer_pool_core::checkout buffer_pool_core::check_out() {
         if (slots_.try_take(one) == fifo_semaphore::take_result::taken) {
             r = fifo_semaphore::wait_result::granted;
         } else if (policy == exhaustion::bypass) {
-            live_.fetch_add(1, std::memory_order_relaxed);
             return checkout::bypass;
         }
     } else {
@@ -93,7 +92,6 @@ buffer_pool_core::checkout buffer_pool_core::check_out() {
     }
     if (r == fifo_semaphore::wait_result::granted ||
         r == fifo_semaphore::wait_result::overcommitted) {
-        live_.fetch_add(1, std::memory_order_relaxed);
         return checkout::slot;
     }
     // Capacity 0 in the exception: it is the live cap (in buffers) that was reached, not a number
@@ -156,18 +154,29 @@ buffer_pool_options buffer_pool::options() const noexcept {
     return o;
 }
 
+// The buffer is homed (counted in live(), checked in by its destruction) only once its storage is
+// reserved: the reservation may wait at the memory capacity, and a get() still waiting has checked
+// nothing out. It holds its live slot meanwhile, so that it keeps its turn at the live cap.
 buffer buffer_pool::get() {
     detail::buffer_pool_core& core = *core_;
+    const bool slot = core.check_out() == detail::buffer_pool_core::checkout::slot;
     buffer::binding b;
-    if (core.check_out() == detail::buffer_pool_core::checkout::slot) {
-        b = {&core.resource(), &core.resource(), &core, core.options().write_backoff, true};
+    if (slot) {
+        b = {&core.resource(), &core.resource(), nullptr, core.options().write_backoff, true};
     } else {
         // Bypass: outside the resource (and its capacity) altogether, so never cached either.
-        b = {core.resource().upstream_resource(), nullptr, &core, true, false};
+        b = {core.resource().upstream_resource(), nullptr, nullptr, true, false};
     }
-    buffer out(b);  // checked out from here on: if the reservation throws, out checks back in
+    buffer out(b);
     const std::size_t reserve = core.options().default_capacity;
-    if (reserve > 0) out.grow(reserve, false, {}, true);  // get() follows the pool's policy
+    try {
+        if (reserve > 0) out.grow(reserve, false, {}, true);  // get() follows the pool's policy
+    } catch (...) {
+        core.abandon(slot);  // out holds no storage: grow changes nothing when it throws
+        throw;
+    }
+    out.bind_.home = &core;
+    core.counted();
     return out;
 }
 

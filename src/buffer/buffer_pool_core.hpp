@@ -39,20 +39,30 @@ class buffer_pool_core final : public fork_client {
     buffer_pool_core(const buffer_pool_core&) = delete;
     buffer_pool_core& operator=(const buffer_pool_core&) = delete;
 
-    /// Effects: counts a buffer as checked out, taking a live slot under the cap's policy (the
-    /// pool's, or an enclosing exhaustion_scope's): at once, after a wait, past the cap
-    /// (overcommit), or none (bypass). Returns how. Throws capacity_exceeded when refused or
-    /// timed out (nothing is counted then). Thread-safe.
+    /// Effects: begins a checkout: takes a live slot under the cap's policy (the pool's, or an
+    /// enclosing exhaustion_scope's): at once, after a wait, past the cap (overcommit), or none
+    /// (bypass). Counts nothing yet: the caller reserves the buffer's storage, which may wait at
+    /// the memory capacity, then calls `counted()` (or `abandon()` if that failed), so that
+    /// live() never counts a get() still waiting. Returns how. Throws capacity_exceeded when
+    /// refused or timed out (nothing is taken then). Thread-safe.
     checkout check_out();
-    /// Effects: ends a checkout made by check_out (`slot`: it took a live slot, given back to
-    /// the cap's waiters). Thread-safe.
+    /// Effects: completes a checkout begun by check_out: live() counts the buffer from now on.
+    /// Thread-safe.
+    void counted() noexcept { live_.fetch_add(1, std::memory_order_relaxed); }
+    /// Effects: abandons a checkout begun by check_out that was never counted (`slot`: it took a
+    /// live slot, given back to the cap's waiters). Thread-safe.
+    void abandon(bool slot) noexcept {
+        if (slot) slots_.give({0, 1});
+    }
+    /// Effects: ends a counted checkout (`slot`: it took a live slot, given back to the cap's
+    /// waiters). Thread-safe.
     void check_in(bool slot) noexcept;
 
     /// Returns: the resource buffers draw from. Thread-safe.
     [[nodiscard]] pool_resource& resource() const noexcept { return resource_; }
     /// Returns: the normalized options (`max_live` as constructed; see max_live). Thread-safe.
     [[nodiscard]] const buffer_pool_options& options() const noexcept { return options_; }
-    /// Returns: the buffers checked out, bypassing ones included. Lock-free.
+    /// Returns: the buffers checked out (counted), bypassing ones included. Lock-free.
     [[nodiscard]] std::size_t live() const noexcept {
         return live_.load(std::memory_order_relaxed);
     }

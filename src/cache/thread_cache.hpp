@@ -15,16 +15,17 @@
 // store), light barrier (compiler fence), read the pool's flags (acquire). If a flag that concerns
 // this operation is up, or the bin/credit cannot serve it, leave (`in_op = 0`, release) and take
 // the slow path. Otherwise pop/push one block, adjust credit and counters with plain loads and
-// stores, and leave. A deallocation finds the block's class in the pool's pagemap (two dependent
-// loads and a block-start test), not from its size: a pointer whose page holds no chunk of the
-// pool, or that is not a block start, takes the slow path, which tells direct and bypass blocks
-// from foreign pointers. Budget (as g++ 12 -O3 compiles it for x86-64, counted with callgrind on
-// an allocate/deallocate loop of 8 B-1 KiB blocks): about 82 instructions from entry to return for
-// do_allocate and 78 for do_deallocate, of which the pop or push itself is about 35 and the rest
-// the size and alignment checks or the pagemap, the size class and the TLS slot; four cache
-// lines (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root
-// and leaf entries); no call, no atomic read-modify-write. Keep it that way: anything else goes
-// to the slow path.
+// stores (never a locked instruction: see bump), and leave. A deallocation finds the block's
+// class in the pool's pagemap (two dependent loads and a block-start test), not from its size: a
+// pointer whose page holds no chunk of the pool, or that is not a block start, takes the slow
+// path, which tells direct and bypass blocks from foreign pointers. Budget (as g++ 12 -O3
+// compiles it for x86-64, counted with callgrind on an allocate/deallocate loop of 8 B-1 KiB
+// blocks): about 56 instructions from entry to return for do_allocate and 73 for do_deallocate,
+// of which the pop or push itself is about 30 and the rest the size and alignment checks (the
+// size class: a byte table, size_classes.hpp) or the pagemap, and the TLS slot; four cache lines
+// (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root and
+// leaf entries); no call, no atomic read-modify-write. Keep it that way: anything else goes to
+// the slow path.
 //
 // Quiescing. A thread that must touch other threads' caches (trim, a capacity change, credit
 // stranded in idle caches that a request at the cap needs, room taken back from idle caches)
@@ -117,6 +118,7 @@
 
 #include "base/amount.hpp"
 #include "base/block_list.hpp"
+#include "base/owner_add.hpp"
 #include "base/pool_flags.hpp"
 #include "base/track.hpp"
 #include "cache/barrier.hpp"
@@ -166,12 +168,6 @@ struct bin_counts {
     std::uint64_t allocs = 0;
     std::uint64_t frees = 0;
 };
-
-template <class T>
-BPOOL_INLINE void bump(std::atomic<T>& a, T delta,
-                       std::memory_order order = std::memory_order_relaxed) noexcept {
-    a.store(a.load(std::memory_order_relaxed) + delta, order);
-}
 
 class alignas(64) thread_cache {
   public:

@@ -65,7 +65,7 @@ void chunk_set::carve(chunk* c, const class_info& k, std::uint32_t n, block_list
     const std::uint32_t first = c->carved;
     while (out.count < n && c->carved < k.chunk_blocks) {
         void* p = block(c->carved++);
-        track::block_idle(p, k.size);
+        track::block_carved(p, k.size);
         out.push(p);
     }
     if (c->carved == first) return;
@@ -75,7 +75,7 @@ void chunk_set::carve(chunk* c, const class_info& k, std::uint32_t n, block_list
     while (c->carved < k.chunk_blocks &&
            (std::size_t{c->carved} * k.size >> page_shift) == last_page) {
         void* p = block(c->carved++);
-        track::block_idle(p, k.size);
+        track::block_carved(p, k.size);
         track::write_link(p, c->free_list);
         c->free_list = p;
         ++c->free_count;
@@ -87,7 +87,8 @@ void chunk_set::carve(chunk* c, const class_info& k, std::uint32_t n, block_list
         : c->carved == k.chunk_blocks
             ? k.chunk_pages
             : static_cast<std::uint32_t>(std::size_t{c->carved} * k.size >> page_shift);
-    if ((reinterpret_cast<std::uintptr_t>(c->run.base) & (page_size - 1)) != 0) {
+    if ((reinterpret_cast<std::uintptr_t>(static_cast<std::byte*>(c->run.base)) &
+         (page_size - 1)) != 0) {
         // A single block aligned to 16 B: entered on its first page, with where it starts.
         if (c->published == 0)
             map.set(c->run.base, page_entry::make_at_base(kind_, c, k.index, c->run.base));

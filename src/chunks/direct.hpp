@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "base/track.hpp"
 #include "pages/pagemap.hpp"
 #include "pages/upstream.hpp"
 
@@ -28,7 +29,7 @@ constexpr std::size_t direct_size(std::size_t bytes) noexcept {
 }
 
 struct alignas(16) direct_block {
-    void* base = nullptr;
+    track::hidden_ptr<void> base = nullptr;
     std::size_t size = 0;      // what it costs (the request rounded up to 16)
     std::size_t upstream = 0;  // what upstream was asked for
     std::size_t align = 0;

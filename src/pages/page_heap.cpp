@@ -12,7 +12,8 @@
 namespace bpool::detail {
 
 struct extent {
-    std::byte* base = nullptr;
+    track::hidden_ptr<std::byte> base = nullptr;
+    [[no_unique_address]] track::region_anchor anchor;  // what upstream gave, if more
     std::uint32_t pages = 0;
     std::uint32_t free_pages = 0;
     std::uint32_t longest = 0;  // the longest run of free pages
@@ -114,18 +115,21 @@ page_run page_heap::take_locked(std::size_t pages) noexcept {
 
 extent* page_heap::new_extent(std::size_t pages, std::size_t align) {
     const std::size_t bytes = pages * page_size;
-    void* memory = up_.allocate(bytes, align);  // no lock held: upstream may be slow
+    const std::size_t front = track::region_front(align);
+    void* memory = up_.allocate(front + bytes, align);  // no lock held: upstream may be slow
+    auto* base = static_cast<std::byte*>(memory) + front;
     extent* e = nullptr;
-    if (map_.reserve(memory, bytes)) e = static_cast<extent*>(meta::allocate(sizeof(extent)));
+    if (map_.reserve(base, bytes)) e = static_cast<extent*>(meta::allocate(sizeof(extent)));
     if (e == nullptr) {
-        up_.deallocate(memory, bytes, align);
+        up_.deallocate(memory, front + bytes, align);
         throw std::bad_alloc();
     }
     ::new (e) extent();
-    e->base = static_cast<std::byte*>(memory);
+    e->base = base;
+    e->anchor.set(memory, front);
     e->pages = static_cast<std::uint32_t>(pages);
     e->align = align;
-    track::region_reserved(e->base, bytes);
+    track::region_reserved(memory, front, bytes);
     return e;
 }
 
@@ -208,7 +212,9 @@ std::size_t page_heap::release_spare() noexcept {
 
 std::size_t page_heap::release(extent* e) noexcept {
     const std::size_t bytes = std::size_t{e->pages} * page_size;
-    up_.deallocate(e->base, bytes, e->align);
+    const std::size_t front = e->anchor.bytes();
+    track::region_returning(e->base - front, front, bytes);
+    up_.deallocate(e->base - front, front + bytes, e->align);
     meta::deallocate(e, sizeof(extent));
     return bytes;
 }
@@ -217,6 +223,7 @@ void page_heap::destroy() noexcept {
     std::lock_guard lock(mutex_);
     for (extent* e = std::exchange(all_, nullptr); e != nullptr;) {
         extent* next = e->all_next;
+        track::region_destroyed(e->base, std::size_t{e->pages} * page_size);
         release(e);
         e = next;
     }

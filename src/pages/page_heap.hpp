@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "base/track.hpp"
 #include "pages/pagemap.hpp"
 #include "pages/upstream.hpp"
 
@@ -28,7 +29,7 @@ struct extent;
 
 /// A run of pages handed out by the heap, and the extent it belongs to (given back with it).
 struct page_run {
-    std::byte* base = nullptr;
+    track::hidden_ptr<std::byte> base = nullptr;
     extent* owner = nullptr;
 };
 

@@ -1,8 +1,8 @@
 // Layer 8: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
-// do_allocate/do_deallocate: for an allocation size -> class (a few ALU ops), for a deallocation
-// address -> class (the pagemap: two dependent loads, and a multiply that tells a block start from
-// an interior pointer), then this thread's cache (two TLS loads) and one pop or push
-// (thread_cache.hpp). Everything else is a call into the core's slow paths.
+// do_allocate/do_deallocate: for an allocation size -> class (one load from a byte table), for a
+// deallocation address -> class (the pagemap: two dependent loads, and a multiply that tells a
+// block start from an interior pointer), then this thread's cache (two TLS loads) and one pop or
+// push (thread_cache.hpp). Everything else is a call into the core's slow paths.
 #include <stdexcept>
 
 #include <bpool/pool_resource.hpp>
@@ -63,7 +63,10 @@ void* pool_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
     pool_core& core = *core_;
     void* p = pop_cached(core, bytes, alignment);
     if (BPOOL_UNLIKELY(p == nullptr)) p = core.allocate(bytes, alignment, {});
-    if constexpr (detail::track::checked) core.checked_allocated(p, bytes, alignment);
+    if constexpr (detail::track::checked) {
+        detail::note_allocation_caller(__builtin_return_address(0));
+        core.checked_allocated(p, bytes, alignment);
+    }
     return p;
 }
 
@@ -96,8 +99,12 @@ void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noex
         void* p = pop_cached(*core_, bytes, alignment);
         if (BPOOL_UNLIKELY(p == nullptr))
             p = core_->allocate(bytes, alignment, {detail::request_mode::no_wait, {}});
-        if constexpr (detail::track::checked)
-            if (p != nullptr) core_->checked_allocated(p, bytes, alignment);
+        if constexpr (detail::track::checked) {
+            if (p != nullptr) {
+                detail::note_allocation_caller(__builtin_return_address(0));
+                core_->checked_allocated(p, bytes, alignment);
+            }
+        }
         return p;
     } catch (...) {  // upstream failures, and whatever a custom upstream throws
         return nullptr;
@@ -130,7 +137,10 @@ void* pool_resource::allocate_for(std::size_t bytes, std::size_t alignment,
     void* p = pop_cached(*core_, bytes, alignment);
     if (BPOOL_UNLIKELY(p == nullptr))
         p = core_->allocate(bytes, alignment, {detail::request_mode::timed, timeout});
-    if constexpr (detail::track::checked) core_->checked_allocated(p, bytes, alignment);
+    if constexpr (detail::track::checked) {
+        detail::note_allocation_caller(__builtin_return_address(0));
+        core_->checked_allocated(p, bytes, alignment);
+    }
     return p;
 }
 

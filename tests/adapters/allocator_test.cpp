@@ -1,20 +1,25 @@
 // bpool/adapters/allocator.hpp: bpool::allocator<T> meets the allocator requirements, works with
 // the std containers, std::allocate_shared and over-aligned types, propagates as documented, and
-// surfaces a capped pool's exhaustion.
+// surfaces a capped pool's exhaustion; allocate_unique, and the pool strings as unordered keys.
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
+#include <memory_resource>
 #include <new>
 #include <scoped_allocator>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <bpool/adapters/allocator.hpp>
+#include <bpool/adapters/pmr.hpp>
 #include <bpool/pool_resource.hpp>
 
 #include <gtest/gtest.h>
@@ -271,6 +276,138 @@ TEST(Allocator, ThreadsShareAPoolAndFreeEachOthersBlocks) {
     }
     std::thread freer([&] { made.clear(); });  // freed by another thread than the allocating one
     freer.join();
+}
+
+// --- allocate_unique ----------------------------------------------------------------------------
+
+static_assert(sizeof(allocator_unique_ptr<int>) == 2 * sizeof(void*), "the deleter is one pointer");
+static_assert(std::is_nothrow_default_constructible_v<allocator_unique_ptr<int>>);
+struct base {
+    virtual ~base() = default;
+};
+struct derived : base {
+    long more = 0;
+};
+static_assert(!std::is_convertible_v<allocator_unique_ptr<derived>, allocator_unique_ptr<base>>,
+              "a derived object must be given back with its own size");
+
+TEST(AllocateUnique, FromAPoolAnAllocatorOrAnyResource) {
+    checked_pool p;
+    {
+        allocator_unique_ptr<std::string> a = allocate_unique<std::string>(p.pool, long_string(1));
+        const allocator<double> doubles(p.pool);
+        auto b = allocate_unique<std::pair<int, long>>(doubles, 3, 4L);  // rebound to the pair
+        EXPECT_EQ(*a, long_string(1));
+        EXPECT_EQ(b->first + b->second, 7);
+        EXPECT_TRUE(p.pool.owns(a.get()));
+        EXPECT_TRUE(p.pool.owns(b.get()));
+        EXPECT_EQ(a.get_deleter().get_allocator().resource(), &p.pool);
+        EXPECT_EQ(b.get_deleter().get_allocator(), doubles);
+        a.reset();
+        EXPECT_TRUE(p.pool.owns(b.get()));
+        allocator_unique_ptr<std::pair<int, long>> moved = std::move(b);
+        EXPECT_EQ(moved->first, 3);
+    }
+    counting_resource counting;
+    {
+        auto c = allocate_unique<std::uint64_t>(counting, 42u);
+        EXPECT_EQ(*c, 42u);
+        EXPECT_EQ(counting.live_bytes(), sizeof(std::uint64_t));
+    }
+    EXPECT_EQ(counting.live_bytes(), 0u) << "deleted through the same resource";
+    EXPECT_EQ(counting.mismatches(), 0u);
+}
+
+TEST(AllocateUnique, OverAlignedTypes) {
+    checked_pool p;
+    auto line = allocate_unique<cache_line>(p.pool);
+    auto big = allocate_unique<page>(allocator<int>(p.pool));
+    EXPECT_TRUE(aligned(line.get(), 64));
+    EXPECT_TRUE(aligned(big.get(), 4096));
+}
+
+TEST(AllocateUnique, AThrowingConstructorGivesTheMemoryBack) {
+    struct throws_on_build {
+        explicit throws_on_build(int) { throw std::runtime_error("no"); }
+    };
+    checked_pool p;
+    EXPECT_THROW((void)allocate_unique<throws_on_build>(p.pool, 1), std::runtime_error);
+    EXPECT_EQ(p.pool.live_bytes(), 0u) << "the storage went back before the exception left";
+    counting_resource counting;
+    EXPECT_THROW((void)allocate_unique<throws_on_build>(counting, 1), std::runtime_error);
+    EXPECT_EQ(counting.live_bytes(), 0u);
+}
+
+TEST(AllocateUnique, AtTheCapThrowsAndAllocatesNothing) {
+    checked_pool p(capped(16 << 10, exhaustion::fail));
+    struct big {
+        unsigned char bytes[20000];
+    };
+    EXPECT_THROW((void)allocate_unique<big>(p.pool), capacity_exceeded);
+    EXPECT_EQ(p.pool.live_bytes(), 0u);
+}
+
+// As a container of bpool::allocator constructs its elements: a pmr-aware object is not given the
+// pool (make_pmr_unique is the one that does).
+TEST(AllocateUnique, DoesNotPassThePoolToTheObject) {
+    checked_pool p;
+    counting_resource fallback;
+    const scoped_default_resource defaulted(fallback);
+    auto s = allocate_unique<std::pmr::string>(p.pool, long_string(2));
+    EXPECT_EQ(s->get_allocator().resource(), &fallback);
+    EXPECT_TRUE(p.pool.owns(s.get()));
+    s.reset();
+    EXPECT_EQ(fallback.live_bytes(), 0u);
+}
+
+// --- the pool's strings as keys ---------------------------------------------------------------
+
+static_assert(std::is_same_v<string, bstring>);
+static_assert(std::is_same_v<
+              wstring, std::basic_string<wchar_t, std::char_traits<wchar_t>, allocator<wchar_t>>>);
+static_assert(std::is_nothrow_invocable_v<std::hash<string>, const string&>);
+
+// Each hashes as std::hash of its string view, as std's strings do (with any resource).
+template <class CharT>
+void expect_hashes_like_a_view(std::pmr::memory_resource& pool, const CharT* text) {
+    using pool_string = basic_string<CharT>;
+    const pool_string s(text, allocator<CharT>(&pool));
+    const std::basic_string_view<CharT> view(text);
+    EXPECT_EQ(std::hash<pool_string>{}(s), std::hash<std::basic_string_view<CharT>>{}(view));
+    EXPECT_EQ(std::hash<pool_string>{}(s), std::hash<std::basic_string<CharT>>{}(view.data()));
+}
+
+TEST(PoolStrings, HashLikeTheirViews) {
+    checked_pool p;
+    expect_hashes_like_a_view<char>(p.pool,
+                                    "a key long enough to live in the pool, not in the string");
+    expect_hashes_like_a_view<wchar_t>(p.pool, L"a wide key");
+    expect_hashes_like_a_view<char8_t>(p.pool, u8"a UTF-8 key");
+    expect_hashes_like_a_view<char16_t>(p.pool, u"a UTF-16 key");
+    expect_hashes_like_a_view<char32_t>(p.pool, U"a UTF-32 key");
+    EXPECT_NE(std::hash<string>{}(string("a", p.pool)), std::hash<string>{}(string("b", p.pool)));
+}
+
+TEST(PoolStrings, KeyUnorderedContainers) {
+    checked_pool p;
+    {
+        // Keys and nodes both in the pool.
+        std::unordered_map<string, int, std::hash<string>, std::equal_to<>,
+                           allocator<std::pair<const string, int>>>
+            counts(p.pool);
+        for (int i = 0; i < 500; ++i)
+            counts[string(long_string(i % 100).c_str(), p.pool)] += 1;
+        EXPECT_EQ(counts.size(), 100u);
+        EXPECT_EQ(counts.at(string(long_string(7).c_str(), p.pool)), 5);
+        std::unordered_set<wstring> wide;  // the default node allocator, keys in the pool
+        wide.emplace(L"first", p.pool);
+        wide.emplace(L"second", p.pool);
+        wide.emplace(L"first", p.pool);
+        EXPECT_EQ(wide.size(), 2u);
+        EXPECT_EQ(wide.count(wstring(L"second", p.pool)), 1u);
+        EXPECT_GT(p.pool.live_blocks(), 100u);
+    }
+    EXPECT_EQ(p.pool.live_bytes(), 0u);
 }
 
 }  // namespace

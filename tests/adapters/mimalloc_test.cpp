@@ -1,10 +1,14 @@
 // bpool/adapters/mimalloc.hpp: mimalloc_resource on its own (sizes, alignments, equality) and as a
-// pool's upstream.
+// pool's upstream; linking it makes mimalloc the program's malloc, as its header says.
 #include <atomic>
 #include <cstdint>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <memory>
 #include <memory_resource>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -120,6 +124,30 @@ TEST(MimallocResource, UnderACappedPoolManyThreads) {
     EXPECT_GT(allocated.load(), 1000) << "the test really allocated";
     EXPECT_EQ(pool.live_bytes(), 0u);
     EXPECT_LE(pool.stats().peak_live_bytes, pool.capacity());
+}
+
+// What mimalloc.hpp warns about: bpool::mimalloc links Debian's shared libmimalloc.so, which
+// defines malloc, free and operator new, and whose definitions then win for the whole program.
+// Looked up at run time (dlsym), so that the test needs no mimalloc header. Under a sanitizer its
+// runtime replaces malloc first, and the test has nothing to check.
+TEST(MimallocResource, LinkingItMakesMimallocTheProgramsMalloc) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    GTEST_SKIP() << "the sanitizer's runtime replaces malloc before mimalloc can";
+#endif
+    Dl_info info{};
+    ASSERT_NE(dladdr(dlsym(RTLD_DEFAULT, "malloc"), &info), 0);
+    ASSERT_NE(info.dli_fname, nullptr);
+    EXPECT_NE(std::string_view(info.dli_fname).find("mimalloc"), std::string_view::npos)
+        << "malloc comes from " << info.dli_fname;
+    // POSIX guarantees that dlsym's object pointer converts to a function pointer.
+    auto* in_heap =
+        reinterpret_cast<bool (*)(const void*)>(dlsym(RTLD_DEFAULT, "mi_is_in_heap_region"));
+    ASSERT_NE(in_heap, nullptr);
+    void* p = std::malloc(24);
+    const auto q = std::make_unique<int>(5);
+    EXPECT_TRUE(in_heap(p)) << "malloc is mimalloc's";
+    EXPECT_TRUE(in_heap(q.get())) << "operator new is mimalloc's";
+    std::free(p);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -537,6 +538,48 @@ TEST(Streambuf, WideCharacters) {
     ws >> word >> v;
     EXPECT_EQ(v, 7);
     EXPECT_EQ(p.pool.live_bytes(), ws.rdbuf()->capacity() * sizeof(wchar_t));
+}
+
+// The wide aliases are the wchar_t forms of the narrow ones, and behave as std's wide string
+// streams: formatting, reading back, growth through the pool, contents and positions.
+static_assert(std::is_same_v<wstreambuf, basic_streambuf<wchar_t>>);
+static_assert(std::is_same_v<wostream, pool_stream<std::wostream>>);
+static_assert(std::is_same_v<wistream, pool_stream<std::wistream>>);
+static_assert(std::is_same_v<wstringstream, pool_stream<std::wiostream>>);
+static_assert(std::is_base_of_v<std::wstreambuf, wstreambuf>);
+
+TEST(Streambuf, WideAliases) {
+    checked_pool p;
+    wostream os(p.pool);
+    for (int i = 0; i < 1000; ++i)
+        os << L"line " << i << L'\n';
+    ASSERT_TRUE(os.good());
+    EXPECT_TRUE(os.view().starts_with(L"line 0\nline 1\n"));
+    EXPECT_TRUE(os.view().ends_with(L"line 999\n"));
+    EXPECT_EQ(p.pool.live_bytes(), os.rdbuf()->capacity() * sizeof(wchar_t)) << "one block";
+    const std::wstring copy = os.str();
+    EXPECT_EQ(copy, os.view());
+
+    wistream is(p.pool, L"12 wide words");
+    int n = 0;
+    std::wstring first, second;
+    EXPECT_TRUE(is >> n >> first >> second);
+    EXPECT_EQ(n, 12);
+    EXPECT_EQ(second, L"words");
+
+    wstringstream ss(static_cast<std::pmr::memory_resource*>(&p.pool), L"x=");
+    ss.seekp(0, std::ios_base::end);
+    ss << 3.5;
+    EXPECT_EQ(ss.view(), L"x=3.5");
+    wchar_t c = 0;
+    EXPECT_TRUE(ss >> c);
+    EXPECT_EQ(c, L'x');
+
+    wstreambuf sb(p.pool);
+    EXPECT_EQ(sb.sputn(L"abc", 3), 3);
+    EXPECT_EQ(sb.view(), L"abc");
+    ss.reset();
+    EXPECT_TRUE(ss.view().empty());
 }
 
 TEST(Streambuf, ThreadsEachWithAStreamOnOnePool) {

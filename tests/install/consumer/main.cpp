@@ -14,7 +14,22 @@
 #include <boost/container/pmr/vector.hpp>
 #endif
 
+#include <cstring>
+
+#include <bpool/version.hpp>  // also in bpool.hpp; included alone here to show it stands alone
+
+static_assert(BPOOL_VERSION ==
+              BPOOL_VERSION_MAJOR * 10000 + BPOOL_VERSION_MINOR * 100 + BPOOL_VERSION_PATCH);
+
 int main() {
+    // The generated version header agrees with the library the program links, and with the
+    // version find_package or pkg-config reported (CONSUMER_VERSION).
+    const bpool::version_info linked = bpool::version();
+    if (linked != bpool::header_version || std::strcmp(linked.text, BPOOL_VERSION_STRING) != 0)
+        return 10;
+#ifdef CONSUMER_VERSION
+    if (std::strcmp(BPOOL_VERSION_STRING, CONSUMER_VERSION) != 0) return 11;
+#endif
     bpool::pool_resource pool(bpool::pool_options{.capacity = 1 << 20});
     {
         std::pmr::vector<int> v(&pool);

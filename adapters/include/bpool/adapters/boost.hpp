@@ -1,5 +1,6 @@
-// bpool/adapters/boost.hpp: a pool as a boost::container::pmr::memory_resource (target
-// bpool::boost).
+/// @file
+/// bpool/adapters/boost.hpp: a pool as a boost::container::pmr::memory_resource (target
+/// bpool::boost).
 #pragma once
 
 #include <cstddef>

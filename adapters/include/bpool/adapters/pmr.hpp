@@ -1,5 +1,6 @@
-// bpool/adapters/pmr.hpp: std::pmr helpers: a scoped default resource, and unique_ptrs to objects
-// allocated from a resource (header-only, comes with bpool::bpool).
+/// @file
+/// bpool/adapters/pmr.hpp: std::pmr helpers: a scoped default resource, and unique_ptrs to objects
+/// allocated from a resource (header-only, comes with bpool::bpool).
 #pragma once
 
 #include <memory>

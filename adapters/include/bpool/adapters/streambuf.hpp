@@ -1,5 +1,6 @@
-// bpool/adapters/streambuf.hpp: a std::basic_streambuf whose storage comes from a pool, and the
-// string-stream-like classes built on it (header-only, comes with bpool::bpool).
+/// @file
+/// bpool/adapters/streambuf.hpp: a std::basic_streambuf whose storage comes from a pool, and the
+/// string-stream-like classes built on it (header-only, comes with bpool::bpool).
 #pragma once
 
 #include <algorithm>
@@ -475,7 +476,8 @@ auto basic_streambuf<CharT, Traits>::seekoff(off_type off, std::ios_base::seekdi
 
 /// A `std` stream (`Stream` is `std::basic_ostream`, `std::basic_istream` or
 /// `std::basic_iostream`) that owns a `bpool::basic_streambuf`: the string-stream of a pool. Use
-/// the aliases `bpool::ostream`, `bpool::istream`, `bpool::stringstream`.
+/// the aliases `bpool::ostream`, `bpool::istream`, `bpool::stringstream` (and, for `wchar_t`,
+/// `bpool::wostream`, `bpool::wistream`, `bpool::wstringstream`).
 ///
 /// Writes at the pool's capacity follow the pool's policy; a write that fails sets `badbit` (and
 /// throws the pool's exception only if `exceptions()` includes `badbit`), `error()` says why, and
@@ -586,5 +588,10 @@ using streambuf = basic_streambuf<char>;        ///< Characters in a pool.
 using ostream = basic_ostream<char>;            ///< Like `std::ostringstream`, in a pool.
 using istream = basic_istream<char>;            ///< Like `std::istringstream`, in a pool.
 using stringstream = basic_stringstream<char>;  ///< Like `std::stringstream`, in a pool.
+
+using wstreambuf = basic_streambuf<wchar_t>;        ///< Wide characters in a pool.
+using wostream = basic_ostream<wchar_t>;            ///< Like `std::wostringstream`, in a pool.
+using wistream = basic_istream<wchar_t>;            ///< Like `std::wistringstream`, in a pool.
+using wstringstream = basic_stringstream<wchar_t>;  ///< Like `std::wstringstream`, in a pool.
 
 }  // namespace bpool
