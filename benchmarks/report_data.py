@@ -10,17 +10,19 @@ import re
 import shutil
 import statistics
 import subprocess
+import sys
 
 
 # Report order; subjects not listed (a new peer) follow in the order first seen.
-SUBJECTS = ["bpool", "bpool_capped", "bpool_checked", "mimalloc", "glibc", "jemalloc", "tcmalloc",
-            "std_sync", "std_unsync", "boost_sync", "boost_unsync"]
+SUBJECTS = ["bpool", "bpool_capped", "bpool_checked", "mimalloc", "mimalloc_resource", "glibc",
+            "jemalloc", "tcmalloc", "std_sync", "std_unsync", "boost_sync", "boost_unsync"]
 WORKLOADS = ["churn_1k", "churn_64k", "buffer_32k", "buffer_1m", "buffer_64k_a4k", "handoff",
              "threads_churn", "idle_threads", "short_threads", "pmr_vector", "pmr_string",
              "pmr_map", "string_appends", "buffer_writes"]
 REFERENCE = "mimalloc"
 CHECKED = "bpool_checked"  # bpool built with BPOOL_CHECKED=ON (bpool_bench_checked)
 MIB = 1 << 20
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -156,6 +158,23 @@ def load_small(raw):
             data = json.loads(text)
             small[data["subject"]] = data
     return small
+
+
+INSTRUCTION_LOOPS = ["fixed_64", "churn_1k", "churn_64k"]
+
+
+def load_instructions(raw):
+    """Returns {subject: {loop: instructions per pair}} from the instructions_<variant>.json of
+    benchmarks/instructions.py, and {loop: the loop's own instructions per step}; {} if none."""
+    counts, loop_cost = {}, {}
+    for path in sorted(glob.glob(os.path.join(raw, "instructions_*.json"))):
+        with open(path) as f:
+            data = json.load(f)
+        counts.update(data["subjects"])
+        # Every binary runs the same loop; the figures shown are the main binary's.
+        if not loop_cost or path.endswith("instructions_main.json"):
+            loop_cost = data["loop_cost"]
+    return counts, loop_cost
 
 
 # ----------------------------------------------------------------------------------------------
@@ -325,3 +344,26 @@ def stream_pairs(others):
 
 def fmt_size(n):
     return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB" if n >= 1024 else f"{n} B"
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask, as nproc and the benchmarks count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
+def plot(script, png, variables):
+    """Runs gnuplot on benchmarks/<script> with `variables`; returns the PNG path or None."""
+    if not shutil.which("gnuplot"):
+        return None
+    args = ["gnuplot"]
+    for name, value in {**variables, "outfile": png}.items():
+        args += ["-e", f"{name}='{value}'" if not value.isdigit() else f"{name}={value}"]
+    args.append(os.path.join(HERE, script))
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"report: gnuplot {script} failed: {done.stderr.strip()}", file=sys.stderr)
+        return None
+    return png

@@ -2,6 +2,8 @@
 // with BPOOL_BENCH_CHECKED for bpool_bench_checked (linked with bpool built with BPOOL_CHECKED=1).
 #include "subjects.hpp"
 
+#include <cstdlib>
+#include <new>
 #include <utility>
 
 #include "malloc_identity.hpp"
@@ -29,6 +31,28 @@ instance owning(std::unique_ptr<Resource> resource) {
     return i;
 }
 
+/// Plain `malloc` / `free` (`aligned_alloc` where the alignment is above what malloc gives): what a
+/// program gets from the allocator it runs on, glibc's or a preloaded one, with no `operator new`
+/// in between. Stateless, so one instance serves the process.
+class malloc_resource final : public std::pmr::memory_resource {
+    void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+        void* p = alignment <= alignof(std::max_align_t)
+                      ? std::malloc(bytes)
+                      : std::aligned_alloc(alignment, (bytes + alignment - 1) & ~(alignment - 1));
+        if (p == nullptr) throw std::bad_alloc();
+        return p;
+    }
+    void do_deallocate(void* p, std::size_t, std::size_t) override { std::free(p); }
+    bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+        return this == &other;
+    }
+};
+
+[[maybe_unused]] std::pmr::memory_resource* malloc_subject() {
+    static malloc_resource resource;
+    return &resource;
+}
+
 /// An instance of a process-wide resource (unused in bpool_bench_checked).
 [[maybe_unused]] instance shared(std::pmr::memory_resource* resource) {
     instance i;
@@ -39,8 +63,10 @@ instance owning(std::unique_ptr<Resource> resource) {
 std::vector<subject> make_subjects() {
     std::vector<subject> list;
 #if BPOOL_BENCH_MIMALLOC
-    list.push_back(
-        {"mimalloc", true, [] { return shared(&bpool::mimalloc_resource::instance()); }});
+    // The adapter: its own name, so that "mimalloc" is mimalloc's malloc (LD_PRELOAD), as for the
+    // other allocators.
+    list.push_back({"mimalloc_resource", true,
+                    [] { return shared(&bpool::mimalloc_resource::instance()); }});
 #elif BPOOL_BENCH_CHECKED
     // The "bpool" subject with checking on: the same default options, a checked library.
     list.push_back({"bpool_checked", true, [] { return make_bpool({}); }});
@@ -48,9 +74,8 @@ std::vector<subject> make_subjects() {
     list.push_back({"bpool", true, [] { return make_bpool({}); }});
     list.push_back(
         {"bpool_capped", true, [] { return make_bpool({.capacity = never_reached_capacity}); }});
-    // new_delete_resource is operator new, that is malloc: glibc's, or the preloaded allocator's.
-    list.push_back(
-        {identify_malloc().name, true, [] { return shared(std::pmr::new_delete_resource()); }});
+    // malloc itself: glibc's, or the preloaded allocator's (mimalloc, jemalloc, tcmalloc).
+    list.push_back({identify_malloc().name, true, [] { return shared(malloc_subject()); }});
     list.push_back({"std_sync", true, [] {
                         return owning(std::make_unique<std::pmr::synchronized_pool_resource>());
                     }});

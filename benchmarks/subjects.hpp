@@ -1,12 +1,13 @@
 // subjects: the allocators under test, one list shared by every workload and by the burst.
 //
-// The binaries built with mimalloc (bpool_bench_mimalloc, bpool_burst_mimalloc) offer only the
-// mimalloc subject: Debian's libmimalloc.so exports malloc and operator new, so linking it makes
-// mimalloc the allocator of the whole process, and the glibc subject or bpool's upstream would be
-// mimalloc in disguise. bpool_bench_checked offers only bpool_checked: bpool's default options over
-// the library built with BPOOL_CHECKED=1 (no sanitizer). The other binaries offer everything else;
-// their malloc subject is named after the allocator that really serves malloc (glibc, or
-// jemalloc/tcmalloc under LD_PRELOAD).
+// The binaries built with mimalloc (bpool_bench_mimalloc, bpool_instructions_mimalloc) offer only
+// the mimalloc_resource subject (bpool's adapter): Debian's libmimalloc.so exports malloc and
+// operator new, so linking it makes mimalloc the allocator of the whole process, and the glibc
+// subject or bpool's upstream would be mimalloc in disguise. bpool_bench_checked offers only
+// bpool_checked: bpool's default options over the library built with BPOOL_CHECKED=1 (no
+// sanitizer). The other binaries offer everything else; their malloc subject calls malloc and free
+// directly and is named after the allocator that really serves malloc (glibc, or mimalloc,
+// jemalloc, tcmalloc under LD_PRELOAD).
 #pragma once
 
 #include <cstddef>
