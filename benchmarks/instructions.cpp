@@ -28,7 +28,9 @@ alignas(64) unsigned char scratch[64 * 1024];
 
 /// Effects: none, but the compiler must assume `p`'s memory read and written: the loop without an
 /// allocator keeps the shape of the loop with one (not folded into one store, or removed).
-inline void opaque(void* p) noexcept { asm volatile("" : : "r"(p) : "memory"); }
+inline void opaque(void* p) noexcept {
+    asm volatile("" : : "r"(p) : "memory");
+}
 
 struct block {
     void* p;
@@ -65,7 +67,8 @@ template <bool Calls>
         opaque(b.p);
     }
     if constexpr (Calls)
-        for (const block& b : blocks) r.deallocate(b.p, b.size);
+        for (const block& b : blocks)
+            r.deallocate(b.p, b.size);
 }
 
 template <bool Calls>
@@ -102,7 +105,8 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--list") {
-            for (const bench::subject& s : bench::subjects()) std::printf("%s\n", s.name.c_str());
+            for (const bench::subject& s : bench::subjects())
+                std::printf("%s\n", s.name.c_str());
             return 0;
         }
         if (a.rfind("--subject=", 0) == 0) {

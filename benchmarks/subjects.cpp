@@ -65,8 +65,8 @@ std::vector<subject> make_subjects() {
 #if BPOOL_BENCH_MIMALLOC
     // The adapter: its own name, so that "mimalloc" is mimalloc's malloc (LD_PRELOAD), as for the
     // other allocators.
-    list.push_back({"mimalloc_resource", true,
-                    [] { return shared(&bpool::mimalloc_resource::instance()); }});
+    list.push_back(
+        {"mimalloc_resource", true, [] { return shared(&bpool::mimalloc_resource::instance()); }});
 #elif BPOOL_BENCH_CHECKED
     // The "bpool" subject with checking on: the same default options, a checked library.
     list.push_back({"bpool_checked", true, [] { return make_bpool({}); }});

@@ -32,10 +32,10 @@ using test::counting_resource;
 // The calling thread's reservation in the one pool it uses (white box: thread_cache.hpp).
 std::int64_t own_reservation() {
     const detail::thread_slots& t = detail::tls_slots;
-    for (const detail::tls_slot& s : t.fixed)
-        if (s.cache != nullptr) return s.cache->reserved();
+    for (const detail::thread_cache* s : t.fixed)
+        if (s != nullptr) return s->reserved();
     for (std::uint32_t i = 0; i < t.extra_size; ++i)
-        if (t.extra[i].cache != nullptr) return t.extra[i].cache->reserved();
+        if (t.extra[i] != nullptr) return t.extra[i]->reserved();
     return -1;
 }
 

@@ -94,18 +94,14 @@ struct exit_hook {
     ~exit_hook() {
         thread_slots& t = tls_slots;
         t.exiting = true;  // from now on this thread's operations go uncached
-        auto release = [](tls_slot& s) {
-            if (s.cache != nullptr) {
-                thread_cache* tc = std::exchange(s.cache, nullptr);
-                s.gen = 0;
-                tc->owner()->detach(tc);
-            }
+        auto release = [](thread_cache*& s) {
+            if (thread_cache* tc = std::exchange(s, nullptr)) tc->owner()->detach(tc);
         };
-        for (tls_slot& s : t.fixed)
+        for (thread_cache*& s : t.fixed)
             release(s);
         for (std::uint32_t i = 0; i < t.extra_size; ++i)
             release(t.extra[i]);
-        meta::deallocate(std::exchange(t.extra, nullptr), t.extra_size * sizeof(tls_slot));
+        meta::deallocate(std::exchange(t.extra, nullptr), t.extra_size * sizeof(thread_cache*));
         t.extra_size = 0;
     }
 };
@@ -114,7 +110,7 @@ thread_local exit_hook hook;
 
 }  // namespace
 
-tls_slot* slot_for(std::uint32_t id) noexcept {
+thread_cache** slot_for(std::uint32_t id) noexcept {
     thread_slots& t = tls_slots;
     if (t.exiting) return nullptr;
     if (!t.hooked) {
@@ -125,10 +121,10 @@ tls_slot* slot_for(std::uint32_t id) noexcept {
     const std::uint32_t i = id - fixed_slots;
     if (i >= t.extra_size) {
         const std::uint32_t n = std::max<std::uint32_t>(i + 1, t.extra_size * 2);
-        auto* grown = static_cast<tls_slot*>(meta::allocate(n * sizeof(tls_slot)));
+        auto* grown = static_cast<thread_cache**>(meta::allocate(n * sizeof(thread_cache*)));
         if (grown == nullptr) return nullptr;
-        if (t.extra_size) std::memcpy(grown, t.extra, t.extra_size * sizeof(tls_slot));
-        meta::deallocate(t.extra, t.extra_size * sizeof(tls_slot));
+        if (t.extra_size) std::memcpy(grown, t.extra, t.extra_size * sizeof(thread_cache*));
+        meta::deallocate(t.extra, t.extra_size * sizeof(thread_cache*));
         t.extra = grown;
         t.extra_size = n;
     }

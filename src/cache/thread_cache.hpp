@@ -20,12 +20,13 @@
 // pointer whose page holds no chunk of the pool, or that is not a block start, takes the slow
 // path, which tells direct and bypass blocks from foreign pointers. Budget (as g++ 12 -O3
 // compiles it for x86-64, counted with callgrind on an allocate/deallocate loop of 8 B-1 KiB
-// blocks): about 56 instructions from entry to return for do_allocate and 73 for do_deallocate,
+// blocks): about 50 instructions from entry to return for do_allocate and 67 for do_deallocate,
 // of which the pop or push itself is about 30 and the rest the size and alignment checks (the
 // size class: a byte table, size_classes.hpp) or the pagemap, and the TLS slot; four cache lines
 // (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root and
-// leaf entries); no call, no atomic read-modify-write. Keep it that way: anything else goes to
-// the slow path.
+// leaf entries); no call, no atomic read-modify-write. The TLS slot is one load at an offset the
+// pool computed once (slot_offset), and the cache's owner says whether it is this pool's. Keep it
+// that way: anything else goes to the slow path.
 //
 // Quiescing. A thread that must touch other threads' caches (trim, a capacity change, credit
 // stranded in idle caches that a request at the cap needs, room taken back from idle caches)
@@ -103,11 +104,12 @@
 //
 // Pool destruction. The destructor (no operation on this pool may run concurrently; thread exits
 // may) unlists every cache under the registry lock, waits for the exits still detaching, then
-// returns all chunks to upstream. Caches of other threads
-// keep only their reference to the core (which stays allocated, without memory from upstream,
-// until the last reference goes); their bins now dangle and are never read. A stale cache is
-// recognized by its TLS slot's generation, which no longer matches any live pool, and is freed
-// when its thread exits, or earlier when a new pool with the same id needs the slot.
+// returns all chunks to upstream. Caches of other threads keep only their reference to the core
+// (which stays allocated, without memory from upstream, until the last reference goes); their
+// bins now dangle and are never read. A stale cache is recognized by its owner: the destroyed
+// pool's core, which that very reference keeps from being reused for a new pool, so it matches no
+// live pool. It is freed when its thread exits, or earlier when a new pool with the same id needs
+// the slot.
 // ============================================================================================
 #pragma once
 
@@ -335,11 +337,13 @@ class alignas(64) thread_cache {
     friend class cache_registry;   // the registry's links
     friend class cache_allowance;  // the reservation and the demand bookkeeping
 
-    // Hot: the first cache line holds everything the fast paths touch besides the bin.
+    // Hot: the first cache line holds everything the fast paths touch besides the bin (the
+    // owner: find_cache's test).
     std::atomic<std::uint32_t> in_op_{0};
     std::atomic<std::int64_t> bytes_credit_{0};
     std::atomic<std::int64_t> blocks_credit_{0};
     std::int64_t hold_limit_ = 0;
+    cache_owner* const owner_;
 
     bin bins_[table_size];
     bin_tuning tuning_[table_size];
@@ -359,7 +363,6 @@ class alignas(64) thread_cache {
     bool idle_ = false;
 
     // --- registry (guarded by the pool's registry lock) --------------------------------------
-    cache_owner* const owner_;
     thread_cache* prev_ = nullptr;
     thread_cache* next_ = nullptr;
     bool listed_ = false;
@@ -367,19 +370,17 @@ class alignas(64) thread_cache {
 
 // --- TLS slots -----------------------------------------------------------------------------
 
-/// A thread's handle on one pool: the pool instance's generation (never 0, never reused) and the
-/// thread's cache for it.
-struct tls_slot {
-    std::uint64_t gen = 0;
-    thread_cache* cache = nullptr;
-};
-
 inline constexpr std::uint32_t fixed_slots = 16;
 
 /// Per-thread state, trivially constructible so that the fast path reads it with no TLS guard.
+/// A slot holds the thread's cache for the pools with that id, or nullptr. A cache there may be a
+/// stale one, left by a destroyed pool that had the same id: its owner is then that pool's core,
+/// which the cache's reference keeps allocated, so no live pool's core can have its address (the
+/// owner test below).
 struct thread_slots {
-    tls_slot fixed[fixed_slots];
-    tls_slot* extra = nullptr;  // slots for ids >= fixed_slots
+    thread_cache* fixed[fixed_slots] = {};
+    thread_cache* none = nullptr;    // always null: where pools with ids >= fixed_slots look first
+    thread_cache** extra = nullptr;  // slots for ids >= fixed_slots
     std::uint32_t extra_size = 0;
     bool hooked = false;   // the exit hook is installed
     bool exiting = false;  // the exit hook ran: no more caches for this thread
@@ -387,22 +388,38 @@ struct thread_slots {
 
 extern constinit thread_local thread_slots tls_slots __attribute__((tls_model("initial-exec")));
 
-/// Returns this thread's cache for pool instance (id, gen), or nullptr.
-BPOOL_INLINE thread_cache* find_cache(std::uint32_t id, std::uint64_t gen) noexcept {
-    thread_slots& t = tls_slots;
-    const tls_slot* s;
-    if (BPOOL_LIKELY(id < fixed_slots)) {
-        s = &t.fixed[id];
-    } else if (id - fixed_slots < t.extra_size) {
-        s = &t.extra[id - fixed_slots];
-    } else {
-        return nullptr;
-    }
-    return s->gen == gen ? s->cache : nullptr;
+/// The byte offset in thread_slots of the slot that the fast path reads first for pool id `id`:
+/// its fixed slot, or `none` for ids beyond them. Computed once per pool, so that the fast path
+/// finds the slot with one load at a constant offset from the thread pointer.
+[[nodiscard]] constexpr std::uint32_t slot_offset(std::uint32_t id) noexcept {
+    return id < fixed_slots ? static_cast<std::uint32_t>(offsetof(thread_slots, fixed) +
+                                                         id * sizeof(thread_cache*))
+                            : static_cast<std::uint32_t>(offsetof(thread_slots, none));
+}
+
+/// The fast paths' lookup: this thread's cache for the pool whose core is `owner`, found in the
+/// slot at `offset` (slot_offset of its id); nullptr if there is none there, or if the id is
+/// beyond the fixed slots (`none`): the slow path looks further (find_cache).
+BPOOL_INLINE thread_cache* fixed_cache(const cache_owner* owner, std::uint32_t offset) noexcept {
+    thread_cache* tc = *reinterpret_cast<thread_cache* const*>(
+        reinterpret_cast<const unsigned char*>(&tls_slots) + offset);
+    return tc != nullptr && tc->owner() == owner ? tc : nullptr;
+}
+
+/// Returns this thread's cache for the pool whose core is `owner` and whose id is `id`, or
+/// nullptr: any id.
+inline thread_cache* find_cache(const cache_owner* owner, std::uint32_t id) noexcept {
+    const thread_slots& t = tls_slots;
+    thread_cache* tc = nullptr;
+    if (id < fixed_slots)
+        tc = t.fixed[id];
+    else if (id - fixed_slots < t.extra_size)
+        tc = t.extra[id - fixed_slots];
+    return tc != nullptr && tc->owner() == owner ? tc : nullptr;
 }
 
 /// Returns this thread's slot for `id`, growing the table if needed; nullptr if the thread is
 /// exiting or memory is short. Installs the thread-exit hook on first use.
-tls_slot* slot_for(std::uint32_t id) noexcept;
+thread_cache** slot_for(std::uint32_t id) noexcept;
 
 }  // namespace bpool::detail

@@ -31,6 +31,12 @@ void* pool_core::allocate(std::size_t bytes, std::size_t alignment, request_mode
     return allocate_uncached(c, bytes, mode);
 }
 
+BPOOL_NOINLINE void* pool_core::allocate_normal(std::size_t bytes, std::size_t alignment) {
+    if (id_ >= fixed_slots)
+        if (void* p = pop_cached<true>(bytes, alignment)) return p;
+    return allocate(bytes, alignment, {});
+}
+
 void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes,
                                  request_mode& mode) {
     const class_info& k = classes[c];

@@ -20,6 +20,11 @@ pool_core::located pool_core::locate(const void* p) const noexcept {
     return {};
 }
 
+BPOOL_NOINLINE void pool_core::deallocate_normal(void* p) noexcept {
+    if (id_ >= fixed_slots && push_cached<true>(p)) return;
+    deallocate(p);
+}
+
 void pool_core::deallocate(void* p) noexcept {
     // The pagemap says what `p` is; anything it does not know is not this pool's.
     const located b = locate(p);

@@ -30,13 +30,13 @@ constexpr std::uint32_t central_keep(const class_info& k) noexcept {
 pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resource* upstream,
                              const void* resource) {
     init_heavy_barrier();
-    const pool_ident ident = acquire_pool_ident();
+    const std::uint32_t id = acquire_pool_id();
     try {
         void* memory = meta::allocate(sizeof(pool_core));
         if (memory == nullptr) throw std::bad_alloc();
         pool_core* core;
         try {
-            core = ::new (memory) pool_core(options, upstream, ident.id, ident.gen, resource);
+            core = ::new (memory) pool_core(options, upstream, id, resource);
         } catch (...) {
             meta::deallocate(memory, sizeof(pool_core));
             throw;
@@ -44,15 +44,15 @@ pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resou
         list_pool(core);
         return core;
     } catch (...) {
-        release_pool_ident(ident.id);
+        release_pool_id(id);
         throw;
     }
 }
 
 pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* upstream,
-                     std::uint32_t id, std::uint64_t gen, const void* resource)
+                     std::uint32_t id, const void* resource)
     : id_(id),
-      gen_(gen),
+      slot_offset_(slot_offset(id)),
       largest_size_(options.largest_pooled_block),
       options_(options),
       upstream_(upstream),
@@ -94,7 +94,7 @@ void pool_core::shutdown() noexcept {
     direct_.destroy(upstream_);
     map_.destroy();
     BPOOL_ASSERT(upstream_.held() == 0);
-    release_pool_ident(id_);
+    release_pool_id(id_);
     release_ref();
 }
 
@@ -103,22 +103,18 @@ void pool_core::shutdown() noexcept {
 // ---------------------------------------------------------------------------------------------
 
 thread_cache* pool_core::cache_for_thread() noexcept {
-    if (thread_cache* tc = find_cache(id_, gen_)) return tc;
-    tls_slot* slot = slot_for(id_);
+    if (thread_cache* tc = own_cache()) return tc;
+    thread_cache** slot = slot_for(id_);
     if (slot == nullptr) return nullptr;
-    if (slot->cache != nullptr) {  // left by a destroyed pool that had the same id
-        thread_cache* stale = std::exchange(slot->cache, nullptr);
-        slot->gen = 0;
-        stale->owner()->detach(stale);
-    }
+    // Left by a destroyed pool that had the same id.
+    if (thread_cache* stale = std::exchange(*slot, nullptr)) stale->owner()->detach(stale);
     void* memory = meta::allocate(sizeof(thread_cache));
     if (memory == nullptr) return nullptr;
     auto* tc = ::new (memory) thread_cache(this);
     refs_.fetch_add(1, std::memory_order_relaxed);
     // Under the registry lock: set_limits changes the lease size under it.
     registry_.add(tc, [&](thread_cache& t) { refresh_limits(&t); });
-    slot->cache = tc;
-    slot->gen = gen_;
+    *slot = tc;
     return tc;
 }
 

@@ -54,14 +54,16 @@ constexpr amount amount_of(const class_info& k) noexcept {
     return {k.size, 1};
 }
 
-class pool_core final : public reclaimer, public cache_owner, public bin_sink {
+// cache_owner first: a thread cache's owner is then the core's own address (find_cache's test
+// needs no adjustment).
+class pool_core final : public cache_owner, public reclaimer, public bin_sink {
   public:
     // --- read by every fast path: keep together, first. ------------------------------------
     std::atomic<std::uint32_t> flags_{0};
     const std::uint32_t id_;
-    const std::uint64_t gen_;
-    const std::size_t largest_size_;  // requests up to this size may take the fast path
-    pagemap map_;                     // every free starts here (find: lock-free)
+    const std::uint32_t slot_offset_;  // slot_offset(id_): where find_cache looks first
+    const std::size_t largest_size_;   // requests up to this size may take the fast path
+    pagemap map_;                      // every free starts here (find: lock-free)
 
     /// Creates a core with one reference for the pool_resource at `resource` (named in
     /// diagnostics). Throws std::bad_alloc.
@@ -77,6 +79,12 @@ class pool_core final : public reclaimer, public cache_owner, public bin_sink {
 
     // --- the general (slow) paths -----------------------------------------------------------
     void* allocate(std::size_t bytes, std::size_t alignment, request_mode mode);
+    /// allocate() in the normal mode: what a fast path that missed calls, as a tail call (it
+    /// builds no request_mode of its own, so the fast path needs no stack frame). A pool whose id
+    /// is beyond the fixed TLS slots takes its cache's fast path here.
+    void* allocate_normal(std::size_t bytes, std::size_t alignment);
+    /// deallocate(), after the same second look as allocate_normal's.
+    void deallocate_normal(void* p) noexcept;
     /// Gives back any block of this pool, found through the pagemap (nullptr: nothing). Anything
     /// else stops the program with a message naming the pointer and the pool.
     void deallocate(void* p) noexcept;
@@ -119,6 +127,45 @@ class pool_core final : public reclaimer, public cache_owner, public bin_sink {
     /// Returns the calling thread's cache, creating it; nullptr if the thread is exiting or memory
     /// is short (the caller then uses the uncached paths).
     thread_cache* cache_for_thread() noexcept;
+    /// This thread's cache for this pool, if it has one.
+    [[nodiscard]] thread_cache* own_cache() const noexcept { return find_cache(this, id_); }
+
+    // --- the fast paths (pool_resource.cpp; their budget is in thread_cache.hpp) --------------
+    // `Any`: the cache wherever this thread keeps it, for the slow entries below; otherwise only
+    // in the pool's fixed TLS slot (one load), and a pool whose id is beyond the fixed slots
+    // always misses there.
+
+    /// A block from this thread's cache, or nullptr: the caller takes the slow path. It only
+    /// spends credit the cache already holds, so it suits every request mode.
+    template <bool Any = false>
+    BPOOL_INLINE void* pop_cached(std::size_t bytes, std::size_t alignment) noexcept {
+        if (BPOOL_LIKELY(bytes <= largest_size_ && is_fast_alignment(alignment)))
+            if (thread_cache* tc = Any ? own_cache() : fixed_cache(this, slot_offset_))
+                return tc->try_pop(flags_, size_to_class(bytes));
+        return nullptr;
+    }
+
+    /// Pushes block `p` into this thread's cache; false if the slow path must take it. The
+    /// pagemap gives the block's class, whatever size the caller passed (so a sized free with a
+    /// wrong size that the checked build would report is still handled as the block it is). A
+    /// block start of a chunk of this pool is pushed: found by its offset in a page-aligned
+    /// chunk, or (off the common path) as the start, recorded in the entry, of a single-block
+    /// chunk aligned to 16 B. Anything else (a direct or bypass block, a foreign or interior
+    /// pointer, nullptr) takes the slow path, which tells them apart.
+    template <bool Any = false>
+    BPOOL_INLINE bool push_cached(void* p) noexcept {
+        const page_entry e = map_.find(p);
+        const unsigned c = e.cls();
+        bool start;
+        if (BPOOL_LIKELY(e.aligned_chunk()))
+            start = classes[c].is_block_start(e.chunk_offset(p));
+        else
+            start = e.base_chunk() && e.starts_at(p);
+        if (BPOOL_LIKELY(start))
+            if (thread_cache* tc = Any ? own_cache() : fixed_cache(this, slot_offset_))
+                return tc->try_push(flags_, c, p);
+        return false;
+    }
     void detach(thread_cache* tc) noexcept override;
 
     // --- fork (pools.cpp) ---------------------------------------------------------------------
@@ -140,7 +187,7 @@ class pool_core final : public reclaimer, public cache_owner, public bin_sink {
 
   private:
     pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
-              std::uint64_t gen, const void* resource);
+              const void* resource);
     ~pool_core();
     void release_ref() noexcept;
     /// Unlists a listed cache (registry lock held): its bins go to the central lists (chunks

@@ -1,8 +1,9 @@
-// Layer 8: bpool::pool_resource. The allocation and deallocation fast paths live here, inline in
-// do_allocate/do_deallocate: for an allocation size -> class (one load from a byte table), for a
-// deallocation address -> class (the pagemap: two dependent loads, and a multiply that tells a
-// block start from an interior pointer), then this thread's cache (two TLS loads) and one pop or
-// push (thread_cache.hpp). Everything else is a call into the core's slow paths.
+// Layer 8: bpool::pool_resource. The allocation and deallocation fast paths are inline in
+// do_allocate/do_deallocate (pool_core::pop_cached / push_cached): for an allocation size -> class
+// (one load from a byte table), for a deallocation address -> class (the pagemap: two dependent
+// loads, and a multiply that tells a block start from an interior pointer), then this thread's
+// cache (one TLS load, and its owner tested) and one pop or push (thread_cache.hpp). Everything
+// else is a tail call into the core's slow paths.
 #include <stdexcept>
 
 #include <bpool/pool_resource.hpp>
@@ -13,40 +14,6 @@
 namespace bpool {
 
 using detail::pool_core;
-
-namespace {
-
-// The allocation fast path (its budget is in thread_cache.hpp): a block from this thread's cache,
-// or nullptr, and the caller takes the slow path. It only spends credit the cache already holds,
-// so it suits every request mode, try_allocate's included.
-BPOOL_INLINE void* pop_cached(pool_core& core, std::size_t bytes, std::size_t alignment) noexcept {
-    if (BPOOL_LIKELY(bytes <= core.largest_size_ && detail::is_fast_alignment(alignment)))
-        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
-            return tc->try_pop(core.flags_, detail::size_to_class(bytes));
-    return nullptr;
-}
-
-// The deallocation fast path: the pagemap gives the block's class, whatever size the caller
-// passed (so a sized free with a wrong size that the checked build would report is still handled
-// as the block it is). A block start of a chunk of this pool is pushed: found by its offset in a
-// page-aligned chunk, or (off the common path) as the start, recorded in the entry, of a
-// single-block chunk aligned to 16 B. Anything else (a direct or bypass block, a foreign or
-// interior pointer, nullptr) takes the slow path, which tells them apart.
-BPOOL_INLINE bool push_cached(pool_core& core, void* p) noexcept {
-    const detail::page_entry e = core.map_.find(p);
-    const unsigned c = e.cls();
-    bool start;
-    if (BPOOL_LIKELY(e.aligned_chunk()))
-        start = detail::classes[c].is_block_start(e.chunk_offset(p));
-    else
-        start = e.base_chunk() && e.starts_at(p);
-    if (BPOOL_LIKELY(start))
-        if (detail::thread_cache* tc = detail::find_cache(core.id_, core.gen_))
-            return tc->try_push(core.flags_, c, p);
-    return false;
-}
-
-}  // namespace
 
 pool_resource::pool_resource() : pool_resource(pool_options{}) {}
 
@@ -61,25 +28,29 @@ pool_resource::~pool_resource() {
 
 void* pool_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
     pool_core& core = *core_;
-    void* p = pop_cached(core, bytes, alignment);
-    if (BPOOL_UNLIKELY(p == nullptr)) p = core.allocate(bytes, alignment, {});
+    void* p = core.pop_cached(bytes, alignment);
     if constexpr (detail::track::checked) {
+        if (p == nullptr) p = core.allocate_normal(bytes, alignment);
         detail::note_allocation_caller(__builtin_return_address(0));
         core.checked_allocated(p, bytes, alignment);
+        return p;
     }
-    return p;
+    if (BPOOL_LIKELY(p != nullptr)) return p;
+    return core.allocate_normal(bytes, alignment);  // a tail call
 }
 
 void pool_resource::do_deallocate(void* p, std::size_t bytes, std::size_t alignment) {
     pool_core& core = *core_;
     if constexpr (detail::track::checked) core.checked_deallocating(p, bytes, alignment);
-    if (BPOOL_UNLIKELY(!push_cached(core, p))) core.deallocate(p);  // nullptr: a no-op there
+    if (BPOOL_LIKELY(core.push_cached(p))) return;
+    core.deallocate_normal(p);  // a tail call; nullptr: a no-op there
 }
 
 void pool_resource::deallocate_unsized(void* p) {
     pool_core& core = *core_;
     if constexpr (detail::track::checked) core.checked_deallocating_unsized(p);
-    if (BPOOL_UNLIKELY(!push_cached(core, p))) core.deallocate(p);
+    if (BPOOL_LIKELY(core.push_cached(p))) return;
+    core.deallocate_normal(p);
 }
 
 std::size_t pool_resource::usable_size(const void* p) const noexcept {
@@ -96,7 +67,7 @@ bool pool_resource::do_is_equal(const std::pmr::memory_resource& other) const no
 
 void* pool_resource::try_allocate(std::size_t bytes, std::size_t alignment) noexcept {
     try {
-        void* p = pop_cached(*core_, bytes, alignment);
+        void* p = core_->pop_cached<true>(bytes, alignment);
         if (BPOOL_UNLIKELY(p == nullptr))
             p = core_->allocate(bytes, alignment, {detail::request_mode::no_wait, {}});
         if constexpr (detail::track::checked) {
@@ -134,7 +105,7 @@ allocation_result pool_resource::allocate_at_least(std::size_t min, std::size_t 
 
 void* pool_resource::allocate_for(std::size_t bytes, std::size_t alignment,
                                   std::chrono::nanoseconds timeout) {
-    void* p = pop_cached(*core_, bytes, alignment);
+    void* p = core_->pop_cached<true>(bytes, alignment);
     if (BPOOL_UNLIKELY(p == nullptr))
         p = core_->allocate(bytes, alignment, {detail::request_mode::timed, timeout});
     if constexpr (detail::track::checked) {

@@ -29,7 +29,7 @@ std::size_t pool_core::headroom() const noexcept {
     const std::size_t cap = budget_.capacity();
     if (cap == 0) return SIZE_MAX;
     std::int64_t used = budget_.committed().bytes;
-    if (const thread_cache* tc = find_cache(id_, gen_)) used -= tc->credit().bytes;
+    if (const thread_cache* tc = own_cache()) used -= tc->credit().bytes;
     const auto limit = static_cast<std::int64_t>(cap);
     return used >= limit ? 0 : static_cast<std::size_t>(limit - used);
 }

@@ -1,7 +1,7 @@
 // Layer 8 (beside pool_core): the process's pools. Pool ids index the TLS slot tables and are
-// recycled, so the tables stay small; generations are never reused, so a slot left by a destroyed
-// pool never matches a new one. Every live pool is listed here, newest first, for the fork
-// handlers.
+// recycled, so the tables stay small (a slot left by a destroyed pool holds a cache whose owner
+// is no live pool's core: thread_cache.hpp). Every live pool is listed here, newest first, for the
+// fork handlers.
 //
 // fork(). The prepare handler takes every pool's locks in the documented order and quiesces every
 // thread cache, so that no lock is held and no cache is half-updated by another thread at the
@@ -38,7 +38,6 @@ std::uint32_t* free_ids = nullptr;  // metadata memory (meta.hpp)
 std::uint32_t free_count = 0;
 std::uint32_t free_room = 0;
 std::uint32_t next_id = 0;
-std::atomic<std::uint64_t> next_gen{1};
 pool_core* newest_pool = nullptr;
 fork_client* newest_client = nullptr;
 std::once_flag handlers_once;
@@ -84,15 +83,11 @@ void install_fork_handlers() {
 
 }  // namespace
 
-pool_ident acquire_pool_ident() {
+std::uint32_t acquire_pool_id() {
     install_fork_handlers();
     std::lock_guard lock(pools_mutex);
-    pool_ident ident{0, next_gen.fetch_add(1, std::memory_order_relaxed)};
-    if (free_count > 0) {
-        ident.id = free_ids[--free_count];
-        return ident;
-    }
-    if (free_room <= next_id) {  // so that release_pool_ident never needs memory
+    if (free_count > 0) return free_ids[--free_count];
+    if (free_room <= next_id) {  // so that release_pool_id never needs memory
         const std::uint32_t room = std::max<std::uint32_t>(16, 2 * free_room);
         auto* grown = static_cast<std::uint32_t*>(meta::allocate(room * sizeof(std::uint32_t)));
         if (grown == nullptr) throw std::bad_alloc();
@@ -101,13 +96,12 @@ pool_ident acquire_pool_ident() {
         free_ids = grown;
         free_room = room;
     }
-    ident.id = next_id++;
-    return ident;
+    return next_id++;
 }
 
-void release_pool_ident(std::uint32_t id) noexcept {
+void release_pool_id(std::uint32_t id) noexcept {
     std::lock_guard lock(pools_mutex);
-    free_ids[free_count++] = id;  // room for every id ever handed out: see acquire_pool_ident
+    free_ids[free_count++] = id;  // room for every id ever handed out: see acquire_pool_id
 }
 
 void list_pool(pool_core* p) noexcept {
@@ -180,7 +174,7 @@ void pool_core::fork_child() noexcept {
 void pool_core::forget_other_threads() noexcept {
     // The caches of threads the child does not have were quiesced by the prepare handler: none is
     // inside an operation, and nobody will ever run on them again.
-    const thread_cache* mine = find_cache(id_, gen_);
+    const thread_cache* mine = own_cache();
     amount credit{};
     retired_chunks retired;
     {

@@ -1,4 +1,4 @@
-// Layer 8: the process's pools (pools.cpp): ids and generations for the TLS slot tables, and the
+// Layer 8: the process's pools (pools.cpp): ids for the TLS slot tables, and the
 // lists the fork handlers walk: every live pool, and the other objects with locks of their own
 // that a fork must not find held (fork_client: a buffer_pool's live-buffer cap).
 #pragma once
@@ -7,19 +7,13 @@
 
 namespace bpool::detail {
 
-/// A pool's index into the TLS slot tables (recycled) and its generation (never reused).
-struct pool_ident {
-    std::uint32_t id;
-    std::uint64_t gen;
-};
-
 class pool_core;
 
-/// Takes an id and a generation for a new pool; registers the fork handlers on first use.
-/// Throws std::bad_alloc. (pools.cpp)
-pool_ident acquire_pool_ident();
+/// Takes an id (a pool's index into the TLS slot tables, recycled) for a new pool; registers the
+/// fork handlers on first use. Throws std::bad_alloc. (pools.cpp)
+std::uint32_t acquire_pool_id();
 /// Gives a destroyed pool's id back.
-void release_pool_ident(std::uint32_t id) noexcept;
+void release_pool_id(std::uint32_t id) noexcept;
 /// Adds a pool to, or removes it from, the list of pools the fork handlers walk.
 void list_pool(pool_core* p) noexcept;
 void unlist_pool(pool_core* p) noexcept;
