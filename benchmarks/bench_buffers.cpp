@@ -28,8 +28,9 @@ void buffer_cycle(benchmark::State& state, const subject& s, std::size_t size) {
 /// One op: allocates `size` bytes aligned to `alignment`, fills them all, deallocates. Every
 /// subject gets the request through its memory_resource: bpool's pool_resource,
 /// bpool::mimalloc_resource's `mi_malloc_aligned` / `mi_free_size_aligned`, the malloc subject's
-/// `aligned_alloc` / `free` (glibc's, or a preloaded allocator's). For a bpool subject, reports as `pooled` the share of its allocations served by a
-/// size class (1: every buffer pooled; 0: every one from upstream).
+/// `aligned_alloc` / `free` (glibc's, or a preloaded allocator's). For a bpool subject, reports as
+/// `pooled` the share of its allocations served by a size class (1: every buffer pooled; 0: every
+/// one from upstream).
 void aligned_buffer_cycle(benchmark::State& state, const subject& s, std::size_t size,
                           std::size_t alignment) {
     const instance inst = s.make();

@@ -88,19 +88,20 @@ def busy_banner(reasons):
 # bpool against each peer
 
 
+def bpool_ratios(results, peer):
+    """[(workload, bpool's median / peer's)] over the workloads both ran, in report order."""
+    pairs = ((k, ratio(results[k], "bpool", peer)) for k in workload_keys(results))
+    return [(k, r) for k, r in pairs if r is not None]
+
+
 def peer_verdicts(results, unreliable):
     """Returns one line per peer: "bpool vs <peer>: faster on N of M workloads", counted on the
     medians of the workloads both ran, and the workloads where bpool was not faster."""
     lines = []
     for peer in PEERS:
-        slower, compared = [], 0
-        for k in workload_keys(results):
-            r = ratio(results[k], "bpool", peer)
-            if r is None:
-                continue
-            compared += 1
-            if r >= 1.0:
-                slower.append(label(k))
+        pairs = bpool_ratios(results, peer)
+        compared = len(pairs)
+        slower = [label(k) for k, r in pairs if r >= 1.0]
         if not compared:
             continue
         line = f"bpool vs {peer}: faster on {compared - len(slower)} of {compared} workloads"
@@ -167,15 +168,11 @@ def peer_targets(results):
     std pool on churn."""
     out = []
     for peer in (REFERENCE, "tcmalloc"):
-        misses, checked = [], 0
-        for k in workload_keys(results):
-            r = ratio(results[k], "bpool", peer)
-            if r is None:
-                continue
-            checked += 1
-            if r > 1.0:
-                noise = " (ranges overlap)" if overlap(results[k], "bpool", peer) else ""
-                misses.append(f"{label(k)} ×{r:.2f}{noise}")
+        pairs = bpool_ratios(results, peer)
+        checked = len(pairs)
+        misses = [f"{label(k)} ×{r:.2f}"
+                  + (" (ranges overlap)" if overlap(results[k], "bpool", peer) else "")
+                  for k, r in pairs if r > 1.0]
         if checked:
             out.append((f"bpool ns/op ≤ {peer} on every workload",
                         "met" if not misses else f"missed on {len(misses)} of {checked}",
