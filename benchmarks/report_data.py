@@ -83,6 +83,18 @@ ADDRESS_PAIRS = (
 )
 
 
+# scripts/bench's variants, which name its output files bench_<variant>_<workload>.json.
+VARIANTS = ("main", "mimalloc_resource", "checked", "mimalloc", "jemalloc", "tcmalloc")
+
+
+def variant_of(filename):
+    """Returns the variant of a bench_<variant>_<workload>.json file name: the longest known
+    variant it starts with (mimalloc_resource, not mimalloc), else its first word."""
+    rest = filename[len("bench_"):]
+    known = [v for v in VARIANTS if rest.startswith(v + "_")]
+    return max(known, key=len) if known else rest.split("_")[0]
+
+
 def load_benchmarks(raw):
     """Returns (results, contexts, descriptions, others).
 
@@ -94,8 +106,7 @@ def load_benchmarks(raw):
         with open(path) as f:
             data = json.load(f)
         context = data.get("context", {})
-        variant = os.path.basename(path)[len("bench_"):].split("_")[0]
-        contexts.setdefault(variant, context)
+        contexts.setdefault(variant_of(os.path.basename(path)), context)
         subjects = set(context.get("subjects", "").split())
         for key, value in context.items():
             if key.startswith("workload:"):

@@ -161,6 +161,21 @@ class buffer {
     /// Throws: as `append`; the buffer is unchanged when it throws.
     void resize(std::size_t n);
 
+    /// Effects: makes room for at least `n` more bytes past `size()`, growing like a write of `n`
+    /// bytes (geometric, through the size classes, at the cap as described for the class), but
+    /// writes nothing: the room is not zero-filled and `size()` does not change. For reading into
+    /// the buffer (`read`, `recv`), then `commit` what was read.
+    /// Returns: the writable bytes past `size()`: all of `capacity() - size()`, at least `n`.
+    /// Valid until the buffer next grows, is released or dies.
+    /// Throws: as `append`; the buffer is unchanged when it throws.
+    [[nodiscard]] std::span<std::byte> prepare(std::size_t n);
+
+    /// Effects: appends to the contents the first `n` bytes of the room past `size()` (what the
+    /// caller wrote into the span `prepare` returned): `size()` grows by `n`. An `n` above
+    /// `capacity() - size()` is cut to it (a checked build aborts instead: a read into more room
+    /// than the buffer has overran it).
+    void commit(std::size_t n) noexcept;
+
     /// Effects: sets `size()` to 0 and keeps the storage for the next writes (the seed's `Reset`).
     void reset() noexcept { size_ = 0; }
 
@@ -191,6 +206,8 @@ class buffer {
     // at the cap only `minimal` meets the policy, and only if `may_wait`. Throws on failure.
     [[nodiscard]] allocation_result take(std::size_t minimal, std::size_t want,
                                          bool may_wait) const;
+    // try_get's storage: the block for `n` bytes if the pool can give it at once; false if not.
+    [[nodiscard]] bool try_take_storage(std::size_t n) noexcept;
     void check_bound() const;
     void free_storage() noexcept;
     void leave_home() noexcept;

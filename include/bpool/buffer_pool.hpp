@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
+#include <optional>
 
 #include <bpool/buffer.hpp>
 #include <bpool/errors.hpp>
@@ -111,6 +112,16 @@ class buffer_pool {
     /// Nothing is checked out when it throws. Thread-safe.
     [[nodiscard]] buffer get();
 
+    /// Effects: checks a buffer out like `get()`, but never waits, never goes past either cap and
+    /// never bypasses the pool, whatever `on_exhaustion` and an enclosing `exhaustion_scope` say:
+    /// for an event loop, which must not block. It succeeds when a live slot is free and nobody
+    /// waits for one, and the buffer's `default_capacity` can be had under the memory capacity
+    /// now; otherwise nothing is checked out (try again when a buffer comes back).
+    /// Returns: the buffer, empty, with `capacity() >= options().default_capacity`, counted in
+    /// `live()` like `get()`'s; `std::nullopt` at either cap, or if `default_capacity` exceeds
+    /// `buffer::max_size()` or upstream fails. Throws nothing. Thread-safe.
+    [[nodiscard]] std::optional<buffer> try_get() noexcept;
+
     /// Effects: gives `b` back (its storage to the resource, its checkout ends); `b` becomes
     /// empty. The same as destroying `b`, which is what happens when a buffer is simply dropped.
     /// An empty `b` is a no-op. `b` must come from this pool: a checked build aborts otherwise;
@@ -132,6 +143,9 @@ class buffer_pool {
     [[nodiscard]] std::size_t max_live() const noexcept;
 
   private:
+    // A buffer over the resource that holds one of the live slots, with no storage yet.
+    static buffer slotted(detail::buffer_pool_core& core) noexcept;
+
     std::unique_ptr<detail::buffer_pool_core> core_;
 };
 

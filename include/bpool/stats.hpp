@@ -1,11 +1,15 @@
 /// @file
-/// bpool/stats.hpp: the snapshot returned by pool_resource::stats().
+/// bpool/stats.hpp: the snapshot returned by pool_resource::stats(), and its outputs for people
+/// (operator<<), programs (to_json) and Prometheus (to_prometheus).
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace bpool {
@@ -94,5 +98,35 @@ struct pool_stats {
                                               ///< (0: nobody waits).
     std::chrono::nanoseconds backoff_interval{0};  ///< The step the next wait starts with.
 };
+
+/// Effects: writes `s` to `os` for a person to read: one line each for memory, operations, thread
+/// caches, the capacity and the waits (sizes in B/KiB/MiB/GiB, durations in ns/us/ms/s), then a
+/// table of the size classes that served at least one block (block size, allocations,
+/// deallocations, live blocks). Several lines, each ending in a newline.
+/// Returns: `os`. Throws: what `os` throws under its exception mask.
+/// Thread safety: as for any stream; `s` is a snapshot, read only.
+std::ostream& operator<<(std::ostream& os, const pool_stats& s);
+
+/// Returns: `s` as one JSON object (RFC 8259) whose keys are the member names of `pool_stats`:
+/// sizes and counts as integers, `fenced_fast_path` as a boolean, durations as integers of
+/// nanoseconds under the member's name followed by `_ns` (`total_wait_ns`, `max_wait_ns`,
+/// `oldest_wait_ns`, `backoff_interval_ns`), `wait_histogram` as an array of
+/// `pool_stats::wait_buckets` counts and `classes` as an array of objects with the members of
+/// `size_class_stats`, smallest first. One line, no trailing newline.
+/// Throws: `std::bad_alloc`. Thread safety: reads `s` only.
+[[nodiscard]] std::string to_json(const pool_stats& s);
+
+/// Returns: `s` in Prometheus' text exposition format (version 0.0.4), each metric named
+/// `<prefix>_<name>` with its `# HELP` and `# TYPE` lines and a final newline: gauges in bytes
+/// end in `_bytes`, counters end in `_total`, times are in seconds; the waits by duration are
+/// the histogram `<prefix>_wait_seconds` (its buckets' upper bounds 2 us, 4 us, ... and `+Inf`;
+/// `_count` and `_sum` cover finished waits, while `<prefix>_waits_total` counts every wait
+/// from its start); the size classes that served a block give the counters
+/// `<prefix>_class_allocations_total` and `<prefix>_class_deallocations_total` and the gauge
+/// `<prefix>_class_live_blocks`, labelled `block_size`. A scrape that exposes several pools gives
+/// each its own prefix (a metric may appear only once in an exposition).
+/// Throws: `std::invalid_argument` if `prefix` is not a metric name (`[a-zA-Z_:][a-zA-Z0-9_:]*`);
+/// `std::bad_alloc`. Thread safety: reads `s` only.
+[[nodiscard]] std::string to_prometheus(const pool_stats& s, std::string_view prefix = "bpool");
 
 }  // namespace bpool

@@ -10,7 +10,7 @@ BPOOL_PACKAGES=(
     clang libclang-rt-14-dev clang-format doxygen
     libgtest-dev libgmock-dev libbenchmark-dev
     libmimalloc-dev libboost-container-dev libjemalloc-dev libgoogle-perftools-dev
-    gnuplot-nox python3 valgrind
+    gnuplot-nox python3 python3-prometheus-client valgrind
 )
 
 # bpool_missing_packages: prints the packages of BPOOL_PACKAGES that dpkg does not list as installed.

@@ -124,6 +124,26 @@ void buffer::resize(std::size_t n) {
     size_ = n;
 }
 
+std::span<std::byte> buffer::prepare(std::size_t n) {
+    if (n > max_size() - size_)
+        throw std::length_error("bpool::buffer: size would exceed max_size()");
+    if (size_ + n > capacity_) grow(size_ + n, true, {}, bind_.may_wait);
+    return {data_ + size_, capacity_ - size_};
+}
+
+void buffer::commit(std::size_t n) noexcept {
+    const std::size_t room = capacity_ - size_;
+    if constexpr (detail::track::checked) {
+        if (n > room) {
+            detail::fatalf(__FILE__, __LINE__,
+                           "buffer::commit(%zu) with only %zu bytes of room past size(): more was "
+                           "committed than prepare() gave",
+                           n, room);
+        }
+    }
+    size_ += n < room ? n : room;
+}
+
 void buffer::release() noexcept {
     free_storage();
 }
@@ -178,6 +198,16 @@ allocation_result buffer::take(std::size_t minimal, std::size_t want, bool may_w
         return bind_.pool->allocate_at_least(minimal, want, alignment);
     }
     return bpool::allocate_at_least(*bind_.resource, minimal, want, alignment);
+}
+
+bool buffer::try_take_storage(std::size_t n) noexcept {
+    if (n > max_size()) return false;
+    const std::size_t block = bind_.pool->block_size(n, alignment);
+    void* p = block == 0 ? nullptr : bind_.pool->try_allocate(block, alignment);
+    if (p == nullptr) return false;
+    data_ = static_cast<std::byte*>(p);
+    capacity_ = block;
+    return true;
 }
 
 void buffer::check_bound() const {

@@ -160,14 +160,10 @@ buffer_pool_options buffer_pool::options() const noexcept {
 buffer buffer_pool::get() {
     detail::buffer_pool_core& core = *core_;
     const bool slot = core.check_out() == detail::buffer_pool_core::checkout::slot;
-    buffer::binding b;
-    if (slot) {
-        b = {&core.resource(), &core.resource(), nullptr, core.options().write_backoff, true};
-    } else {
-        // Bypass: outside the resource (and its capacity) altogether, so never cached either.
-        b = {core.resource().upstream_resource(), nullptr, nullptr, true, false};
-    }
-    buffer out(b);
+    // Bypass: outside the resource (and its capacity) altogether, so never cached either.
+    buffer out = slot
+                     ? slotted(core)
+                     : buffer({core.resource().upstream_resource(), nullptr, nullptr, true, false});
     const std::size_t reserve = core.options().default_capacity;
     try {
         if (reserve > 0) out.grow(reserve, false, {}, true);  // get() follows the pool's policy
@@ -178,6 +174,25 @@ buffer buffer_pool::get() {
     out.bind_.home = &core;
     core.counted();
     return out;
+}
+
+std::optional<buffer> buffer_pool::try_get() noexcept {
+    detail::buffer_pool_core& core = *core_;
+    if (!core.try_check_out()) return std::nullopt;
+    buffer out = slotted(core);
+    const std::size_t reserve = core.options().default_capacity;
+    if (reserve > 0 && !out.try_take_storage(reserve)) {
+        core.abandon(true);
+        return std::nullopt;
+    }
+    out.bind_.home = &core;
+    core.counted();
+    return out;
+}
+
+buffer buffer_pool::slotted(detail::buffer_pool_core& core) noexcept {
+    return buffer(
+        {&core.resource(), &core.resource(), nullptr, core.options().write_backoff, true});
 }
 
 void buffer_pool::put(buffer&& b) noexcept {

@@ -46,6 +46,12 @@ class buffer_pool_core final : public fork_client {
     /// live() never counts a get() still waiting. Returns how. Throws capacity_exceeded when
     /// refused or timed out (nothing is taken then). Thread-safe.
     checkout check_out();
+    /// Effects: begins a checkout that never waits: takes a live slot if one is free and nobody
+    /// waits for one. Returns whether it did (the caller then goes on as after check_out's
+    /// `slot`). Thread-safe.
+    [[nodiscard]] bool try_check_out() noexcept {
+        return slots_.try_take({0, 1}) == fifo_semaphore::take_result::taken;
+    }
     /// Effects: completes a checkout begun by check_out: live() counts the buffer from now on.
     /// Thread-safe.
     void counted() noexcept { live_.fetch_add(1, std::memory_order_relaxed); }
