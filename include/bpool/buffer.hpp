@@ -176,6 +176,19 @@ class buffer {
     /// than the buffer has overran it).
     void commit(std::size_t n) noexcept;
 
+    /// A point of the contents to come back to (`mark`, `rollback`).
+    struct mark_type {
+        std::size_t size = 0;  ///< `size()` when the mark was taken.
+    };
+
+    /// Returns the current end of the contents, for `rollback`: a record written in several
+    /// pieces can then be all or nothing. Throws nothing.
+    [[nodiscard]] mark_type mark() const noexcept { return {size_}; }
+
+    /// Effects: forgets what was written since `m` was taken: `size()` goes back to `m.size` (at
+    /// most to the current size); the storage is kept. Throws nothing.
+    void rollback(mark_type m) noexcept { size_ = m.size < size_ ? m.size : size_; }
+
     /// Effects: sets `size()` to 0 and keeps the storage for the next writes (the seed's `Reset`).
     void reset() noexcept { size_ = 0; }
 

@@ -48,6 +48,20 @@ struct stall_event {
     std::size_t capacity;             ///< Capacity in force (0: unlimited).
 };
 
+/// What `pool_options::on_pressure` is told.
+struct pressure_event {
+    /// How close the pool is to its cap.
+    enum class level : unsigned char {
+        soft,  ///< Usage crossed the soft threshold (`delay_threshold`) upwards: requests are
+               ///< paced from now on.
+        wait,  ///< A request does not fit under the cap and is about to wait for memory.
+    };
+    level what;              ///< Why the callback runs.
+    std::size_t requested;   ///< Bytes of the request that met the pressure.
+    std::size_t live_bytes;  ///< Live bytes of the pool when the callback runs.
+    std::size_t capacity;    ///< Capacity in force.
+};
+
 /// Options of a `bpool::pool_resource`. An aggregate: use designated initializers, e.g.
 /// `bpool::pool_options{.capacity = 64 << 20, .on_exhaustion = bpool::exhaustion::wait}`.
 /// The constructor normalizes them once; `pool_resource::options()` returns what is in force.
@@ -91,6 +105,16 @@ struct pool_options {
     /// waited longer than `stall_warning`, and each time a request gives up. May be empty.
     /// It must not allocate from the same pool.
     std::function<void(const stall_event&)> on_stall{};
+
+    /// Called so that the application can give memory back (drop its own caches: a database's
+    /// block cache, idle buffers) before requests are slowed down or wait: with `level::soft`
+    /// once each time usage crosses the soft threshold upwards (by the first request paced after
+    /// the crossing, before it pauses), and with `level::wait` each time a request at the cap is
+    /// about to wait, which then looks again whether it fits before it waits. Called on the
+    /// requesting thread, off the fast path, with no pool lock held and outside the pool's
+    /// operations, so it may free memory to the pool (that is its point) and read `stats()`; it
+    /// must not allocate from the same pool. An exception it throws is ignored. May be empty.
+    std::function<void(const pressure_event&)> on_pressure{};
 };
 
 /// Overrides, for the calling thread, the exhaustion policy and/or a deadline of every allocation

@@ -43,6 +43,7 @@ void budget::update_flags(const semaphore_state& s) noexcept {
     std::uint32_t set = 0, clear = 0;
     (s.queued || at_limit ? set : clear) |= flag_pressure;
     (pacing ? set : clear) |= flag_pacing;
+    if (!pacing) soft_reported_.store(false, std::memory_order_relaxed);
     // Under the semaphore's lock, so that the bits follow the count in the order it changed;
     // read-modify-writes, as the word's other bit (flag_quiesce) changes under other locks.
     const std::uint32_t now = flags_.load(std::memory_order_relaxed);
@@ -82,6 +83,11 @@ budget::lease_result budget::try_lease(amount need, bool extra, bool pace, amoun
         return lease_result::pace_first;
     }
     return r == fifo_semaphore::take_result::taken ? lease_result::leased : lease_result::refused;
+}
+
+void budget::paced(std::size_t requested) {
+    if (stall_.reports_pressure() && !soft_reported_.exchange(true, std::memory_order_relaxed))
+        stall_.pressure(pressure_event::level::soft, requested, capacity());
 }
 
 // --- requests at the cap -----------------------------------------------------------------------
@@ -177,6 +183,14 @@ class budget::request_wait final : public wait_hooks {
 
 outcome budget::wait_at_cap(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
                             std::chrono::nanoseconds* waited) {
+    if (stall_.reports_pressure()) {
+        // The application may give memory back before anyone waits; this request then looks
+        // again, in sem_.wait, before it queues.
+        const fifo_semaphore::take_result t = sem_.try_take(need);
+        if (t == fifo_semaphore::take_result::taken) return outcome::granted;
+        if (t != fifo_semaphore::take_result::over_limits)  // that one is refused, never waits
+            stall_.pressure(pressure_event::level::wait, requested, capacity());
+    }
     request_wait hooks(*this, r, requested);
     const wait_terms terms{wp.start, wp.deadline, wp.policy == exhaustion::overcommit};
     const fifo_semaphore::wait_result result = sem_.wait(need, terms, hooks);

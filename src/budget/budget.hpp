@@ -109,6 +109,11 @@ class budget final : private semaphore_observer {
     lease_result try_lease(amount need, bool extra, bool pace, amount* granted,
                            std::chrono::nanoseconds* pause) noexcept;
 
+    /// Effects: a request of `requested` bytes was told to pace (try_lease's `pace_first`): the
+    /// first since usage last crossed the soft threshold upwards reports it through on_pressure.
+    /// Call outside any operation, with no pool lock held. Thread-safe.
+    void paced(std::size_t requested);
+
     /// Effects: gives `a` back and hands it to waiters that now fit. Thread-safe.
     void give(amount a) noexcept { sem_.give(a); }
 
@@ -188,6 +193,9 @@ class budget final : private semaphore_observer {
     stall_reporter stall_;
     wait_stats stats_;
     std::atomic<std::int64_t> lease_bytes_{0};  // written under the semaphore's lock
+    // Whether this crossing of the soft threshold was reported: set by the first paced request,
+    // cleared (under the semaphore's lock) when usage falls back below the threshold.
+    std::atomic<bool> soft_reported_{false};
 
     // Refused requests reclaiming stranded credit right now, and where those that found nothing
     // wait for them to give it back (guarded by reclaim_mutex_, taken before the semaphore's).

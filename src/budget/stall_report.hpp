@@ -1,7 +1,8 @@
-// Layer 7: stall reports, a policy on the waits at a pool's cap: the pool's on_stall callback,
-// called on the waiting thread with no lock held, once when a request has waited longer than
+// Layer 7: stall and pressure reports, the pool's callbacks on the events at its cap, each called
+// on the requesting thread with no lock held: on_stall once when a request has waited longer than
 // stall_warning and again when it times out, so that a thread that holds most of the cap and then
-// waits on it is logged instead of hanging silently.
+// waits on it is logged instead of hanging silently; on_pressure when usage crosses the soft
+// threshold and before a request waits, so that the application can give memory back first.
 //
 // Thread safety: report() may be called from any thread; set_live_reader only before the pool is
 // shared (the pool's constructor).
@@ -35,6 +36,11 @@ class stall_reporter {
     /// exception goes no further, except a thread's cancellation, which goes on.
     void report(stall_event::kind what, std::size_t requested, std::chrono::nanoseconds waited,
                 std::size_t capacity) const;
+    /// Returns whether there is an on_pressure callback.
+    [[nodiscard]] bool reports_pressure() const noexcept { return static_cast<bool>(on_pressure_); }
+    /// Effects: calls on_pressure, if there is one, with `what`, `requested`, the live bytes and
+    /// `capacity`; an exception it throws is ignored, as report()'s.
+    void pressure(pressure_event::level what, std::size_t requested, std::size_t capacity) const;
     /// Effects: the live bytes of reports are read by `f(ctx)` from now on (0 until then).
     void set_live_reader(live_reader f, const void* ctx) noexcept {
         live_reader_ = f;
@@ -43,7 +49,14 @@ class stall_reporter {
 
   private:
     const std::chrono::nanoseconds stall_warning_;
+    [[nodiscard]] std::size_t live() const noexcept {
+        return live_reader_ != nullptr ? live_reader_(live_ctx_) : 0;
+    }
+    template <class Event>
+    static void call(const std::function<void(const Event&)>& f, const Event& e);
+
     const std::function<void(const stall_event&)> on_stall_;
+    const std::function<void(const pressure_event&)> on_pressure_;
     live_reader live_reader_ = nullptr;
     const void* live_ctx_ = nullptr;
 };

@@ -101,6 +101,7 @@ bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, re
         }
         // Above the soft threshold: pause once, holding no new credit, then lease for real.
         tc->leave();
+        budget_.paced(bytes);
         std::this_thread::sleep_for(pause);
         registry_.enter(tc);
         pace = false;
@@ -124,6 +125,7 @@ outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode& m
         const budget::lease_result r = budget_.try_lease(need, false, pace, &granted, &pause);
         if (r == budget::lease_result::leased) return outcome::granted;
         if (r == budget::lease_result::refused) break;
+        budget_.paced(bytes);
         std::this_thread::sleep_for(pause);
     }
     return budget_.acquire(need, bytes, policy_for(mode), *this, waited);

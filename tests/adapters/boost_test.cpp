@@ -1,7 +1,9 @@
 // bpool/adapters/boost.hpp: Boost.Container's pmr containers over a pool through boost_resource,
 // equality, nested propagation, and exhaustion at a capped pool's limit.
+#include <cstddef>
 #include <cstdint>
 #include <memory_resource>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -11,6 +13,7 @@
 #include <bpool/pool_resource.hpp>
 
 #include <boost/container/pmr/flat_map.hpp>
+#include <boost/container/pmr/global_resource.hpp>
 #include <boost/container/pmr/small_vector.hpp>
 #include <boost/container/pmr/stable_vector.hpp>
 #include <boost/container/pmr/string.hpp>
@@ -144,6 +147,70 @@ TEST(BoostResource, GrowthAtTheCapThrowsAndLeavesTheContainerUnchanged) {
     EXPECT_GT(fm.size(), 1000u);
     for (int i = 0; i < static_cast<int>(fm.size()); ++i)
         ASSERT_EQ(fm.at(i), i);
+}
+
+// A Boost resource that fails every request: where it is the default, a container that falls
+// back on the default instead of its pool's resource throws.
+class refusing_resource final : public bpmr::memory_resource {
+    void* do_allocate(std::size_t, std::size_t) override { throw std::bad_alloc(); }
+    void do_deallocate(void*, std::size_t, std::size_t) override {}
+    bool do_is_equal(const bpmr::memory_resource& o) const noexcept override { return this == &o; }
+};
+
+TEST(BoostDefaultResource, ScopeMakesThePoolBoostsDefaultAndRestoresIt) {
+    checked_pool p;
+    bpmr::memory_resource* const before = bpmr::get_default_resource();
+    {
+        scoped_boost_default_resource scope(p.pool);
+        EXPECT_EQ(bpmr::get_default_resource(), &scope.resource());
+        EXPECT_EQ(scope.previous(), before);
+        EXPECT_EQ(scope.resource().resource(), &p.pool);
+        bpmr::vector<int> v;  // default-constructed: Boost's default resource
+        v.assign(1000, 7);
+        EXPECT_GE(p.pool.live_bytes(), 1000 * sizeof(int));
+        {
+            scoped_boost_default_resource inner(std::pmr::new_delete_resource());
+            bpmr::string s(200, 'x');
+            EXPECT_LT(p.pool.live_bytes(), 1000 * sizeof(int) + 200) << "nested: the inner one";
+        }
+        EXPECT_EQ(bpmr::get_default_resource(), &scope.resource());
+    }
+    EXPECT_EQ(bpmr::get_default_resource(), before);
+    EXPECT_THROW(scoped_boost_default_resource(static_cast<std::pmr::memory_resource*>(nullptr)),
+                 std::invalid_argument);
+}
+
+// Boost 1.74's small_vector has an allocator type of its own, which polymorphic_allocator does
+// not convert to implicitly, so uses-allocator construction passes it by: a small_vector mapped
+// in a flat_map on the pool is default-constructed, on Boost's default resource. Constructing
+// it with the map's allocator (what the README says to do) keeps it on the pool; so does making
+// the pool Boost's default.
+TEST(BoostDefaultResource, SmallVectorsInAFlatMapStayOnThePool) {
+    using small = bpmr::small_vector<int, 2>;
+    checked_pool p;
+    boost_resource r(p.pool);
+    refusing_resource refuse;
+    bpmr::memory_resource* const before = bpmr::set_default_resource(&refuse);
+    {
+        bpmr::flat_map<int, small> m(&r);
+        const small::allocator_type on_pool{m.get_allocator()};
+        for (int k = 0; k < 50; ++k) {
+            small& v = m.try_emplace(k, on_pool).first->second;
+            for (int i = 0; i < 20; ++i)
+                v.push_back(i);  // past the inline capacity: from the pool, never the default
+        }
+        EXPECT_EQ(m.at(49)[19], 19);
+        EXPECT_THROW(m[100].assign(20, 1), std::bad_alloc) << "Boost's limitation, as documented";
+    }
+    {
+        // The scope outlives the map: its elements took the scope's resource as their default.
+        scoped_boost_default_resource scope(p.pool);
+        bpmr::flat_map<int, small> m(&r);
+        m[101].assign(20, 1);  // default-constructed, and Boost's default is the pool now
+        EXPECT_EQ(m.at(101).size(), 20u);
+        EXPECT_GE(p.pool.live_bytes(), 20 * sizeof(int));
+    }
+    bpmr::set_default_resource(before);
 }
 
 TEST(BoostResource, ThreadsShareOneResource) {

@@ -8,6 +8,7 @@
 
 #include <bpool/pool_resource.hpp>
 
+#include <boost/container/pmr/global_resource.hpp>
 #include <boost/container/pmr/memory_resource.hpp>
 
 namespace bpool {
@@ -51,6 +52,49 @@ class boost_resource final : public boost::container::pmr::memory_resource {
 
   private:
     std::pmr::memory_resource* resource_;
+};
+
+/// Makes a pool (or any `std::pmr` resource) Boost.Container's default resource
+/// (`boost::container::pmr::get_default_resource()`) for the scope's lifetime, as
+/// `scoped_default_resource` (`pmr.hpp`) does for `std::pmr`'s: Boost's pmr containers
+/// default-constructed meanwhile (`boost::container::pmr::vector<int> v;`), and elements that
+/// Boost's uses-allocator construction does not reach, draw from the pool. The two defaults are
+/// separate: set both where both libraries' containers are made.
+///
+/// The default is process-global, with the same caveats as `scoped_default_resource`: use it for
+/// program setup, destroy scopes in reverse order, and the resource must outlive the scope and
+/// every container that took it as its default. The scope holds the `boost_resource` it installs.
+///
+/// Thread safety: construction and destruction call `boost::container::pmr::set_default_resource`,
+/// which is free of data races.
+class scoped_boost_default_resource {
+  public:
+    /// Effects: makes `pool` Boost's default resource. Throws nothing.
+    explicit scoped_boost_default_resource(pool_resource& pool) noexcept
+        : resource_(pool), previous_(boost::container::pmr::set_default_resource(&resource_)) {}
+
+    /// Effects: makes `resource` Boost's default resource.
+    /// Throws: `std::invalid_argument` if `resource` is null.
+    explicit scoped_boost_default_resource(std::pmr::memory_resource* resource)
+        : resource_(resource), previous_(boost::container::pmr::set_default_resource(&resource_)) {}
+
+    /// Effects: restores Boost's default resource in force when this scope was created.
+    ~scoped_boost_default_resource() { boost::container::pmr::set_default_resource(previous_); }
+
+    scoped_boost_default_resource(const scoped_boost_default_resource&) = delete;
+    scoped_boost_default_resource& operator=(const scoped_boost_default_resource&) = delete;
+
+    /// Returns the Boost resource installed (forwarding to the pool). Throws nothing.
+    [[nodiscard]] boost_resource& resource() noexcept { return resource_; }
+
+    /// Returns Boost's default resource before this scope (restored on destruction).
+    [[nodiscard]] boost::container::pmr::memory_resource* previous() const noexcept {
+        return previous_;
+    }
+
+  private:
+    boost_resource resource_;
+    boost::container::pmr::memory_resource* previous_;
 };
 
 }  // namespace bpool

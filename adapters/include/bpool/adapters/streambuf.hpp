@@ -130,6 +130,27 @@ class basic_streambuf : public std::basic_streambuf<CharT, Traits> {
     /// none failed.
     [[nodiscard]] std::error_code error() const noexcept { return error_; }
 
+    /// A point of the contents to come back to (`mark`, `rollback`).
+    struct mark_type {
+        std::size_t size = 0;  ///< `size()` when the mark was taken.
+        std::size_t put = 0;   ///< The write position when the mark was taken.
+    };
+
+    /// Returns the current end of the contents and write position, for `rollback`: a record
+    /// written in several pieces can then be all or nothing. Throws nothing.
+    [[nodiscard]] mark_type mark() const noexcept { return {size(), put_pos()}; }
+
+    /// Effects: forgets what was appended since `m` was taken: `size()` and the write position go
+    /// back to `m`'s (at most to the current `size()`), the read position to at most the new
+    /// size; keeps the storage and `error()`. It undoes appends, not overwrites: characters
+    /// overwritten before `m`'s end (after a seek back) stay as they are. Throws nothing.
+    void rollback(mark_type m) noexcept {
+        const std::size_t n = std::min(m.size, size());
+        const std::size_t get = std::min(get_pos(), n);
+        high_ = n;
+        set_areas(get, std::min(m.put, n));
+    }
+
     /// Effects: empties the buffer (read and write positions to 0) and `error()`; keeps the
     /// storage. Throws nothing.
     void clear() noexcept {
@@ -559,6 +580,21 @@ class pool_stream : public Stream {
         const Alloc& alloc = Alloc()) const {
         const view_type v = view();
         return std::basic_string<char_type, traits_type, Alloc>(v.begin(), v.end(), alloc);
+    }
+
+    /// A point of the contents to come back to (`rdbuf()->mark()`).
+    using mark_type = typename buffer_type::mark_type;
+
+    /// Returns the current end of the contents, for `rollback`: take it before a record that is
+    /// written with several `<<`. Throws nothing.
+    [[nodiscard]] mark_type mark() const noexcept { return buf_.mark(); }
+
+    /// Effects: `rdbuf()->rollback(m)` (what was appended since `m` is gone) and clears the
+    /// state flags, so that a record that failed half-way at the pool's capacity is undone and
+    /// the stream writes again; `error()` still says why the write failed. Throws nothing.
+    void rollback(mark_type m) noexcept {
+        buf_.rollback(m);
+        this->clear();
     }
 
     /// Returns why the last write that failed did (`rdbuf()->error()`).
