@@ -26,7 +26,7 @@ namespace {
 constexpr std::size_t cap = std::size_t{1} << 20;  // all batches together
 constexpr std::size_t batch_bytes = 32 << 10;      // a batch goes to the writer at this size
 
-// The batches waiting for the writer; an empty optional-like buffer ends the queue.
+// The batches waiting for the writer; once it is closed and drained, pop() gives an empty buffer.
 class batch_queue {
   public:
     void push(bpool::buffer b) {

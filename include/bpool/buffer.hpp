@@ -219,6 +219,8 @@ class buffer {
     // at the cap only `minimal` meets the policy, and only if `may_wait`. Throws on failure.
     [[nodiscard]] allocation_result take(std::size_t minimal, std::size_t want,
                                          bool may_wait) const;
+    // size() + n; throws std::length_error past max_size().
+    [[nodiscard]] std::size_t size_after(std::size_t n) const;
     // try_get's storage: the block for `n` bytes if the pool can give it at once; false if not.
     [[nodiscard]] bool try_take_storage(std::size_t n) noexcept;
     void check_bound() const;

@@ -48,13 +48,13 @@ class stall_reporter {
     }
 
   private:
-    const std::chrono::nanoseconds stall_warning_;
     [[nodiscard]] std::size_t live() const noexcept {
         return live_reader_ != nullptr ? live_reader_(live_ctx_) : 0;
     }
     template <class Event>
     static void call(const std::function<void(const Event&)>& f, const Event& e);
 
+    const std::chrono::nanoseconds stall_warning_;
     const std::function<void(const stall_event&)> on_stall_;
     const std::function<void(const pressure_event&)> on_pressure_;
     live_reader live_reader_ = nullptr;

@@ -97,9 +97,7 @@ std::error_code buffer::write(std::string_view text) {
 
 buffer& buffer::append(std::span<const std::byte> bytes) {
     if (bytes.empty()) return *this;
-    if (bytes.size() > max_size() - size_)
-        throw std::length_error("bpool::buffer: size would exceed max_size()");
-    const std::size_t need = size_ + bytes.size();
+    const std::size_t need = size_after(bytes.size());
     if (need > capacity_) {
         grow(need, true, bytes, bind_.may_wait);
     } else {
@@ -125,9 +123,8 @@ void buffer::resize(std::size_t n) {
 }
 
 std::span<std::byte> buffer::prepare(std::size_t n) {
-    if (n > max_size() - size_)
-        throw std::length_error("bpool::buffer: size would exceed max_size()");
-    if (size_ + n > capacity_) grow(size_ + n, true, {}, bind_.may_wait);
+    const std::size_t need = size_after(n);
+    if (need > capacity_) grow(need, true, {}, bind_.may_wait);
     return {data_ + size_, capacity_ - size_};
 }
 
@@ -198,6 +195,12 @@ allocation_result buffer::take(std::size_t minimal, std::size_t want, bool may_w
         return bind_.pool->allocate_at_least(minimal, want, alignment);
     }
     return bpool::allocate_at_least(*bind_.resource, minimal, want, alignment);
+}
+
+std::size_t buffer::size_after(std::size_t n) const {
+    if (n > max_size() - size_)
+        throw std::length_error("bpool::buffer: size would exceed max_size()");
+    return size_ + n;
 }
 
 bool buffer::try_take_storage(std::size_t n) noexcept {
