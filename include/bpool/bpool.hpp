@@ -2,6 +2,7 @@
 /// bpool/bpool.hpp: the whole public API in one include.
 #pragma once
 
+#include <bpool/async.hpp>
 #include <bpool/buffer.hpp>
 #include <bpool/buffer_pool.hpp>
 #include <bpool/errors.hpp>

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <memory_resource>
 
+#include <bpool/async.hpp>
 #include <bpool/errors.hpp>
 #include <bpool/pool_options.hpp>
 #include <bpool/stats.hpp>
@@ -27,6 +28,28 @@ struct allocation_result {
     /// Its size, all usable, at least what was asked for: give the block back with
     /// `deallocate(ptr, bytes, alignment)` on the resource it came from.
     std::size_t bytes = 0;
+};
+
+/// An asynchronous request for a block (`pool_resource::async_allocate`): derive from it and
+/// override `on_complete`. The request is its own record while it waits (nothing is allocated
+/// for it); see `async_request` for its lifetime and where the completion runs.
+class memory_request : public async_request {
+  protected:
+    /// Effects: a request that is not pending.
+    memory_request() noexcept = default;
+    /// Effects: destroys the request, which must not be pending.
+    virtual ~memory_request() = default;
+
+    /// Effects: the request ended with `s`. `granted`: `p` is a block of at least the requested
+    /// bytes and alignment, live in the pool (give it back with `deallocate(p, bytes, alignment)`
+    /// or `deallocate_unsized(p)`); otherwise `p` is null. Called once per start, never with a
+    /// pool lock held; it must not throw (the program terminates if it does).
+    virtual void on_complete(void* p, async_status s) noexcept = 0;
+
+  private:
+    friend class detail::pool_core;
+    static constexpr std::size_t storage_size = 256;
+    alignas(std::max_align_t) unsigned char storage_[storage_size];  // the pool's record
 };
 
 /// A thread-safe `std::pmr::memory_resource` that serves requests up to `largest_pooled_block`
@@ -155,6 +178,24 @@ class pool_resource final : public std::pmr::memory_resource {
     /// Thread safety: thread-safe, like `allocate`.
     [[nodiscard]] allocation_result allocate_at_least(
         std::size_t min, std::size_t preferred, std::size_t alignment = alignof(std::max_align_t));
+
+    /// Effects: allocates `bytes` aligned to `alignment` without ever blocking the calling thread,
+    /// for an event loop: `r.on_complete` runs with the block as soon as the request fits. A
+    /// request that can be decided at once (it fits now, after taking back credit idle thread
+    /// caches hold; the policy is `fail` or `bypass`; it is larger than the cap; the alignment is
+    /// not a power of two) completes before this returns, on the calling thread. Otherwise it
+    /// waits at the cap in the same arrival order as blocking requests, under the same rules: the
+    /// pool's `on_exhaustion` (or an enclosing `exhaustion_scope`'s, read now), the deadline
+    /// `backoff.max_elapsed` (or the scope's) from now, `overcommit` proceeding past the cap when
+    /// it runs out, a capacity lowered below it refusing it, `on_pressure` called (on this thread)
+    /// before it queues, and its wait in `stats()`; it then completes on bpool's completion thread.
+    /// Upstream is never waited for: an upstream that is itself a capped pool is asked under
+    /// `exhaustion::fail`, and its refusal completes the request as `failed`.
+    /// `r` must not be pending; it is pending until `on_complete` begins.
+    /// Returns: true if the request completed at once, false if it waits.
+    /// Throws nothing. Thread-safe.
+    bool async_allocate(memory_request& r, std::size_t bytes,
+                        std::size_t alignment = alignof(std::max_align_t)) noexcept;
 
     /// Effects: allocates like `allocate`, waiting at the cap (whatever the pool's policy) for at
     /// most `timeout` (and not past an `exhaustion_scope` deadline).

@@ -9,7 +9,7 @@ BPOOL_PACKAGES=(
     cmake ninja-build g++ pkg-config git
     clang libclang-rt-14-dev clang-format doxygen
     libgtest-dev libgmock-dev libbenchmark-dev
-    libmimalloc-dev libboost-container-dev libjemalloc-dev libgoogle-perftools-dev
+    libmimalloc-dev libboost-container-dev libboost-dev libjemalloc-dev libgoogle-perftools-dev
     gnuplot-nox python3 python3-prometheus-client valgrind
 )
 

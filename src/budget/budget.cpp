@@ -144,53 +144,52 @@ bool budget::take_after_reclaim(amount need, reclaimer& r) {
     return false;
 }
 
-// One request's wait in the semaphore's queue: the budget's policies at each of its steps.
-class budget::request_wait final : public wait_hooks {
-  public:
-    request_wait(budget& b, reclaimer& r, std::size_t requested) noexcept
-        : b_(b), r_(r), requested_(requested) {}
+// --- the hooks of a wait ----------------------------------------------------------------------
 
-    /// Whether the request queued (a request refused or overcommitted on arrival did not wait).
-    [[nodiscard]] bool was_queued() const noexcept { return queued_; }
+void budget::request_wait::queued() noexcept {
+    queued_ = true;
+    b_.stats_.count(wait_stats::waits);  // counted as it begins: a stall shows at once
+}
 
-    void queued() noexcept override {
-        queued_ = true;
-        b_.stats_.count(wait_stats::waits);  // counted as it begins: a stall shows at once
-    }
-    amount reclaim(amount missing) noexcept override {
-        // Credit may sit in thread caches that went idle before we arrived (a free already on its
-        // fast path when the pressure flag went up keeps its credit too): if what they hold would
-        // let the queue up to this waiter fit, take it back. Looking costs no barrier; only a
-        // reclaim that can help quiesces, and a waiter looks again at each step.
-        return r_.reclaim_for(missing);
-    }
-    [[nodiscard]] steady::time_point first_alarm(steady::time_point start) const noexcept override {
-        return b_.stall_.warn_at(start);
-    }
-    steady::time_point alarm(std::chrono::nanoseconds waited) override {
-        b_.report(stall_event::kind::stalled, requested_, waited);
-        return steady::time_point::max();  // one stall report per wait
-    }
-    std::chrono::nanoseconds next_step() noexcept override { return b_.backoff_.next_step(); }
-    void ended(std::chrono::nanoseconds waited) noexcept override { b_.stats_.record_wait(waited); }
+amount budget::request_wait::reclaim(amount missing) noexcept {
+    // Credit may sit in thread caches that went idle before we arrived (a free already on its
+    // fast path when the pressure flag went up keeps its credit too): if what they hold would let
+    // the queue up to this waiter fit, take it back. Looking costs no barrier; only a reclaim that
+    // can help quiesces, and a waiter looks again at each step.
+    return r_.reclaim_for(missing);
+}
 
-  private:
-    budget& b_;
-    reclaimer& r_;
-    const std::size_t requested_;
-    bool queued_ = false;
-};
+steady::time_point budget::request_wait::first_alarm(steady::time_point start) const noexcept {
+    return b_.stall_.warn_at(start);
+}
+
+steady::time_point budget::request_wait::alarm(std::chrono::nanoseconds waited) {
+    b_.report(stall_event::kind::stalled, requested_, waited);
+    return steady::time_point::max();  // one stall report per wait
+}
+
+std::chrono::nanoseconds budget::request_wait::next_step() noexcept {
+    return b_.backoff_.next_step();
+}
+
+void budget::request_wait::ended(std::chrono::nanoseconds waited) noexcept {
+    b_.stats_.record_wait(waited);
+}
+
+bool budget::taken_before_pressure(amount need, std::size_t requested) {
+    if (!stall_.reports_pressure()) return false;
+    // The application may give memory back before anyone waits; the request then looks again
+    // before it queues.
+    const fifo_semaphore::take_result t = sem_.try_take(need);
+    if (t == fifo_semaphore::take_result::taken) return true;
+    if (t != fifo_semaphore::take_result::over_limits)  // that one is refused, never waits
+        stall_.pressure(pressure_event::level::wait, requested, capacity());
+    return false;
+}
 
 outcome budget::wait_at_cap(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
                             std::chrono::nanoseconds* waited) {
-    if (stall_.reports_pressure()) {
-        // The application may give memory back before anyone waits; this request then looks
-        // again, in sem_.wait, before it queues.
-        const fifo_semaphore::take_result t = sem_.try_take(need);
-        if (t == fifo_semaphore::take_result::taken) return outcome::granted;
-        if (t != fifo_semaphore::take_result::over_limits)  // that one is refused, never waits
-            stall_.pressure(pressure_event::level::wait, requested, capacity());
-    }
+    if (taken_before_pressure(need, requested)) return outcome::granted;
     request_wait hooks(*this, r, requested);
     const wait_terms terms{wp.start, wp.deadline, wp.policy == exhaustion::overcommit};
     const fifo_semaphore::wait_result result = sem_.wait(need, terms, hooks);
@@ -210,12 +209,55 @@ outcome budget::settle(fifo_semaphore::wait_result result, std::size_t requested
         case fifo_semaphore::wait_result::refused:
             stats_.count(wait_stats::failures);
             return outcome::refused;
+        case fifo_semaphore::wait_result::cancelled:
+            return outcome::cancelled;
         case fifo_semaphore::wait_result::timed_out:
             break;
     }
     stats_.count(wait_stats::timeouts);
     report(stall_event::kind::timed_out, requested, waited);
     return outcome::timed_out;
+}
+
+// --- asynchronous requests ----------------------------------------------------------------------
+
+budget::async_request::async_request(budget& b, reclaimer& r, amount n, std::size_t requested,
+                                     const wait_policy& wp) noexcept
+    : async_waiter(n, {wp.start, wp.deadline, wp.policy == exhaustion::overcommit}, hooks_),
+      b_(b),
+      hooks_(b, r, requested),
+      requested_(requested),
+      overcommit_(wp.policy == exhaustion::overcommit) {}
+
+bool budget::async_request::cancel() noexcept {
+    return b_.sem_.cancel(*this);
+}
+
+void budget::async_request::completed(fifo_semaphore::wait_result r) noexcept {
+    // On the driver's thread: the statistics and the timeout's report (on_stall, a user callback:
+    // no lock is held here), then the pool's part.
+    outcome o = outcome::cancelled;
+    try {
+        o = b_.settle(
+            r, requested_,
+            std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - started_at()));
+    } catch (...) {
+        o = r == fifo_semaphore::wait_result::timed_out ? outcome::timed_out : outcome::refused;
+    }
+    finished(o);
+}
+
+std::optional<outcome> budget::acquire_async(async_request& r, const wait_policy& wp) {
+    const amount need = r.need_amount();
+    if (wp.policy == exhaustion::fail || wp.policy == exhaustion::bypass)
+        return take_or_refuse(need, wp.policy, r.hooks_.reclaimer_of());
+    if (taken_before_pressure(need, r.requested_)) return outcome::granted;
+    // Stranded credit first, as a blocking wait's first step would: a request that fits once the
+    // idle caches give back does not queue.
+    if (take_after_reclaim(need, r.hooks_.reclaimer_of())) return outcome::granted;
+    const std::optional<fifo_semaphore::wait_result> at_once = sem_.wait_async(r);
+    if (!at_once) return std::nullopt;
+    return settle(*at_once, r.requested_, std::chrono::nanoseconds{0});
 }
 
 void budget::report(stall_event::kind what, std::size_t requested,

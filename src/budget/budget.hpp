@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 #include <bpool/pool_options.hpp>
 #include <bpool/stats.hpp>
@@ -55,7 +56,14 @@ struct wait_policy {
 };
 
 /// What a request at the cap ended with.
-enum class outcome : unsigned char { granted, overcommitted, bypass, refused, timed_out };
+enum class outcome : unsigned char {
+    granted,
+    overcommitted,
+    bypass,
+    refused,
+    timed_out,
+    cancelled
+};
 
 /// Reclaims credit stranded in thread caches (implemented by the pool by quiescing them).
 class reclaimer {
@@ -165,9 +173,72 @@ class budget final : private semaphore_observer {
         stall_.set_live_reader(f, ctx);
     }
 
-  private:
-    class request_wait;
+    /// One request's wait in the semaphore's queue: the budget's policies at each of its steps
+    /// (counted as a wait when it queues; reclaims for the queue; the stall report; the backoff).
+    class request_wait final : public wait_hooks {
+      public:
+        request_wait(budget& b, reclaimer& r, std::size_t requested) noexcept
+            : b_(b), r_(r), requested_(requested) {}
+        /// Whether the request queued (one refused or overcommitted on arrival did not wait).
+        [[nodiscard]] bool was_queued() const noexcept { return queued_; }
+        /// The reclaimer its steps use.
+        [[nodiscard]] reclaimer& reclaimer_of() const noexcept { return r_; }
+        void queued() noexcept override;
+        amount reclaim(amount missing) noexcept override;
+        [[nodiscard]] steady::time_point first_alarm(
+            steady::time_point start) const noexcept override;
+        steady::time_point alarm(std::chrono::nanoseconds waited) override;
+        std::chrono::nanoseconds next_step() noexcept override;
+        void ended(std::chrono::nanoseconds waited) noexcept override;
 
+      private:
+        budget& b_;
+        reclaimer& r_;
+        const std::size_t requested_;
+        bool queued_ = false;
+    };
+
+    /// A request at the cap that no thread waits in (acquire_async): the caller's record, which
+    /// must stay put until `finished` has run (or acquire_async returned an outcome).
+    class async_request : private fifo_semaphore::async_waiter {
+      public:
+        /// Effects: a request for exactly `n` against `b`, `requested` bytes for reports,
+        /// following `wp`; its wait reclaims through `r` (both must outlive it).
+        async_request(budget& b, reclaimer& r, amount n, std::size_t requested,
+                      const wait_policy& wp) noexcept;
+        /// Effects: ends the request as `cancelled` if it is still queued. Returns whether it was
+        /// (`finished` then runs on the async driver's thread with outcome::cancelled).
+        bool cancel() noexcept;
+
+      protected:
+        ~async_request() override = default;
+        /// Effects: the queued request ended with `o` (granted, overcommitted: `need` is committed
+        /// to it; refused, timed_out, cancelled). Called once, on the async driver's thread (or
+        /// in the pool's destructor), with no lock held.
+        virtual void finished(outcome o) noexcept = 0;
+
+      private:
+        friend class budget;
+        void completed(fifo_semaphore::wait_result r) noexcept override;
+        budget& b_;
+        request_wait hooks_;
+        const std::size_t requested_;
+        const bool overcommit_;
+    };
+
+    /// Effects: as acquire, for `r`, without blocking: what can be decided at once (fail and
+    /// bypass always; a request that fits, after reclaiming, or one larger than the limits) is
+    /// returned; otherwise `r` queues, and its `finished` runs when it leaves the queue. A request
+    /// about to queue reports on_pressure first (on the calling thread). Call with no pool lock
+    /// held. Returns: the outcome, or std::nullopt if it queued. Thread-safe.
+    std::optional<outcome> acquire_async(async_request& r, const wait_policy& wp);
+
+    /// Effects: ends every async request (as cancelled, on the calling thread) and waits until
+    /// the async driver no longer uses the budget; new ones end as cancelled at once. Call first
+    /// thing in the owner's destructor.
+    void close() noexcept { sem_.close(); }
+
+  private:
     /// The policies kept in step with the count (under the semaphore's lock).
     void changed(const semaphore_state& s, semaphore_change what) noexcept override;
     void update_flags(const semaphore_state& s) noexcept;
@@ -179,6 +250,9 @@ class budget final : private semaphore_observer {
     /// in one step, so that no other request can take it in between; a few times while other
     /// threads keep leasing.
     bool take_after_reclaim(amount need, reclaimer& r);
+    /// Before a request queues: with an on_pressure callback, a last look, then the callback
+    /// (`wait` level). Returns whether `need` was taken.
+    bool taken_before_pressure(amount need, std::size_t requested);
     /// The wait and overcommit policies: a wait in the semaphore's queue.
     outcome wait_at_cap(amount need, std::size_t requested, const wait_policy& wp, reclaimer& r,
                         std::chrono::nanoseconds* waited);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <condition_variable>
 
+#include "budget/async_driver.hpp"
+
 namespace bpool::detail {
 
 namespace {
@@ -19,15 +21,15 @@ std::size_t from_limit(std::int64_t v) noexcept {
 
 }  // namespace
 
-struct fifo_semaphore::waiter {
-    enum state_kind : unsigned char { queued, granted, rejected };
-    waiter(amount n, steady::time_point s) noexcept : need(n), start(s) {}
-    const amount need;
-    const steady::time_point start;
-    state_kind state = queued;  // guarded by the semaphore's mutex, as are next and the wake-ups
-    waiter* next = nullptr;
-    std::condition_variable cv;
+// A blocking wait: a thread sleeps on the condition variable.
+struct fifo_semaphore::thread_waiter : waiter {
+    thread_waiter(amount n, steady::time_point s) noexcept : waiter(n, s, false) {}
+    std::condition_variable cv;  // its wake-ups are guarded by the semaphore's mutex
 };
+
+fifo_semaphore::~fifo_semaphore() {
+    close();
+}
 
 std::size_t fifo_semaphore::byte_limit() const noexcept {
     return from_limit(limit_bytes_.load(std::memory_order_relaxed));
@@ -103,7 +105,7 @@ void fifo_semaphore::refuse_unfit_waiters() noexcept {
             (prev != nullptr ? prev->next : head_) = next;
             if (tail_ == w) tail_ = prev;
             w->state = waiter::rejected;
-            w->cv.notify_one();
+            wake(w);
         } else {
             prev = w;
         }
@@ -119,8 +121,15 @@ void fifo_semaphore::grant_waiters() noexcept {
         head_ = w->next;
         if (head_ == nullptr) tail_ = nullptr;
         w->state = waiter::granted;
-        w->cv.notify_one();
+        wake(w);
     }
+}
+
+void fifo_semaphore::wake(waiter* w) noexcept {
+    if (w->is_async)
+        end_async(*static_cast<async_waiter*>(w), w->state);
+    else
+        static_cast<thread_waiter*>(w)->cv.notify_one();
 }
 
 void fifo_semaphore::enqueue(waiter* w, wait_hooks& hooks) noexcept {
@@ -189,7 +198,7 @@ steady::time_point fifo_semaphore::oldest_start() const {
 // or an exception thrown while the mutex was released). Ends the wait's bookkeeping either way.
 class fifo_semaphore::queue_guard {
   public:
-    queue_guard(fifo_semaphore& s, std::unique_lock<std::mutex>& lock, waiter& w,
+    queue_guard(fifo_semaphore& s, std::unique_lock<std::mutex>& lock, thread_waiter& w,
                 wait_hooks& hooks) noexcept
         : s_(s), lock_(lock), w_(w), hooks_(hooks) {}
     queue_guard(const queue_guard&) = delete;
@@ -206,7 +215,7 @@ class fifo_semaphore::queue_guard {
   private:
     fifo_semaphore& s_;
     std::unique_lock<std::mutex>& lock_;
-    waiter& w_;
+    thread_waiter& w_;
     wait_hooks& hooks_;
 };
 
@@ -236,7 +245,8 @@ fifo_semaphore::wait_result fifo_semaphore::queue_and_wait(std::unique_lock<std:
     // cancellation unwinds from. (ASan unpoisons the frames an unwind leaves only for a C++
     // throw, not for pthread_cancel's forced unwind: a guard in a caller of a frame with redzones
     // would run its destructor's callees on that still poisoned stack.)
-    waiter w(need, terms.start);
+    thread_waiter w(need, terms.start);
+    w.state = waiter::queued;
     enqueue(&w, hooks);
     const queue_guard guard(*this, lock, w, hooks);
     steady::time_point alarm = hooks.first_alarm(terms.start);
@@ -287,7 +297,12 @@ fifo_semaphore::wait_result fifo_semaphore::settle(const waiter& w,
 void fifo_semaphore::reset_after_fork() noexcept {
     mutex_.unlock();
     std::lock_guard lock(mutex_);
+    // Async waits too: their completions would run on a driver the child does not have, for
+    // callers (event loops) whose threads it does not have either.
     head_ = tail_ = nullptr;
+    done_head_ = done_tail_ = nullptr;
+    async_queued_ = 0;
+    driver_link_ = {};
     waiting_.store(0, std::memory_order_relaxed);
     notify(semaphore_change::released);
 }

@@ -17,6 +17,13 @@
 // - a `wait_hooks` (given to each wait) paces the wait's steps (backoff), acts between its sleeps
 //   (reclaiming credit stranded elsewhere, stall reports) and keeps its statistics.
 //
+// Asynchronous waits (async_waiter): a take that no thread sleeps in. It queues like a blocking
+// wait, in the same FIFO; its steps (deadline, reclaim, alarm) are run by the async driver's thread
+// (async_driver.hpp), and so is its completion, once it has left the queue: never the thread that
+// granted it (a free deep in the pool) and never with a lock held. The semaphore lists itself with
+// the driver while it has async waiters queued or completions to run; close() ends every async wait
+// (cancelled) and waits until the driver has let go of the semaphore.
+//
 // Thread safety: all members are thread-safe. One mutex guards the queue and the count's writes;
 // committed(), limits(), peak() and waiting() are read lock-free. The mutex is never held while a
 // hook may call out (reclaim, alarm) or while sleeping; the observer and the hooks called under
@@ -108,7 +115,11 @@ struct wait_terms {
 };
 
 class fifo_semaphore {
+    struct waiter;
+
   public:
+    class async_waiter;
+
     /// A limit that no count reaches: "no limit".
     static constexpr std::int64_t unlimited = INT64_MAX / 4;
 
@@ -127,12 +138,15 @@ class fifo_semaphore {
         overcommitted,  ///< Committed past the limits (the terms asked to overcommit).
         refused,        ///< Larger than the limits, on arrival or after they were lowered.
         timed_out,      ///< Past the deadline; nothing committed.
+        cancelled,      ///< An async wait ended by cancel() or close(); nothing committed.
     };
 
     /// Effects: an unlimited semaphore with nothing taken; `observer` (may be null) is told of
     /// every change and must outlive the semaphore.
     explicit fifo_semaphore(semaphore_observer* observer = nullptr) noexcept
         : observer_(observer) {}
+    /// Effects: close().
+    ~fifo_semaphore();
     fifo_semaphore(const fifo_semaphore&) = delete;
     fifo_semaphore& operator=(const fifo_semaphore&) = delete;
 
@@ -192,6 +206,29 @@ class fifo_semaphore {
     /// Returns how it ended. Throws what `hooks.alarm` throws (nothing is taken then).
     wait_result wait(amount need, const wait_terms& terms, wait_hooks& hooks);
 
+    /// Effects: begins an asynchronous take of `w`'s need under its terms: at once if it fits and
+    /// nobody waits (granted), or if it is larger than the limits (refused, or overcommitted under
+    /// its terms); otherwise `w` joins the queue and its completion runs on the async driver's
+    /// thread when it leaves it. `w` must stay put until then. Returns: how it ended at once
+    /// (`w.completed` is not called then), or std::nullopt if it queued. Refused at once too if
+    /// the driver's thread cannot be started. Never blocks on a wait.
+    std::optional<wait_result> wait_async(async_waiter& w) noexcept;
+    /// Effects: if `w` is queued, unlinks it and ends it as `cancelled` (those behind it may be
+    /// granted); its completion then runs on the driver's thread. Returns whether it was queued
+    /// (false: it ended already, and its completion has run or will run with that ending).
+    bool cancel(async_waiter& w) noexcept;
+    /// Effects: ends every async wait, queued or granted but not yet completed, as `cancelled`
+    /// (what was granted is given back), runs their completions on the calling thread, and waits
+    /// until the driver's thread no longer uses the semaphore. Idempotent; call before anything
+    /// the completions or the hooks use is destroyed. New async waits are refused afterwards.
+    void close() noexcept;
+    /// Effects: the async driver's work on this semaphore at `now`: ends the async waits past
+    /// their deadlines, runs the due step (reclaim) and alarm of the first async waiter, then runs
+    /// at most one completion, with no lock held. Returns: when it is due next
+    /// (time_point::max(): it has no async waiter left; `now`: a completion is pending).
+    /// Called by the driver's thread only.
+    steady::time_point drive_async(steady::time_point now) noexcept;
+
     /// fork(): the prepare handler takes the lock; the parent's handler releases it.
     void lock_for_fork() noexcept { mutex_.lock(); }
     /// See lock_for_fork.
@@ -201,7 +238,18 @@ class fifo_semaphore {
     void reset_after_fork() noexcept;
 
   private:
-    struct waiter;
+    friend class async_driver;
+    friend struct async_driver_access;
+    // The driver's bookkeeping (async_driver.cpp): its list of semaphores with async work.
+    // Guarded by the driver's mutex, never by this semaphore's.
+    struct driver_link {
+        fifo_semaphore* prev = nullptr;
+        fifo_semaphore* next = nullptr;
+        steady::time_point due = steady::time_point::max();
+        bool listed = false;
+        bool poked = false;  // work arrived since the driver last looked
+    };
+    struct thread_waiter;
     class queue_guard;
 
     /// What taking `need` now would meet (mutex held).
@@ -224,11 +272,24 @@ class fifo_semaphore {
     void reclaim_step(std::unique_lock<std::mutex>& lock, waiter& w, wait_hooks& hooks);
     wait_result settle(const waiter& w, const wait_terms& terms) noexcept;
     void notify(semaphore_change what) noexcept;
+    /// Wakes a waiter that left the queue: a thread's condition variable, or an async waiter's
+    /// completion queued for the driver (mutex held).
+    void wake(waiter* w) noexcept;
+    /// Ends queued async waiter `w` (unlinked already) with `state` (mutex held).
+    void end_async(async_waiter& w, unsigned char state) noexcept;
+    /// The async waits' deadlines, step and alarm at `now` (mutex held; released around hooks).
+    void step_async(std::unique_lock<std::mutex>& lock, steady::time_point now) noexcept;
+    [[nodiscard]] steady::time_point next_async_due() const noexcept;
 
     semaphore_observer* const observer_;
     mutable std::mutex mutex_;
     waiter* head_ = nullptr;  // FIFO queue of waiters (guarded by mutex_)
     waiter* tail_ = nullptr;
+    async_waiter* done_head_ = nullptr;  // async waits ended, completions to run (mutex_)
+    async_waiter* done_tail_ = nullptr;
+    std::size_t async_queued_ = 0;  // async waiters in the queue (mutex_)
+    bool closed_ = false;           // (mutex_)
+    driver_link driver_link_;       // (the driver's mutex)
 
     // Written under mutex_, read lock-free.
     std::atomic<std::int64_t> limit_bytes_{unlimited};
@@ -238,6 +299,56 @@ class fifo_semaphore {
     std::atomic<std::int64_t> peak_bytes_{0};
     std::atomic<std::int64_t> peak_blocks_{0};
     std::atomic<std::size_t> waiting_{0};
+};
+
+// One take in the queue. Its fields are guarded by the semaphore's mutex once it is queued.
+struct fifo_semaphore::waiter {
+    enum state_kind : unsigned char { queued, granted, rejected, expired, cancelled, idle };
+    waiter(amount n, steady::time_point s, bool a) noexcept : need(n), start(s), is_async(a) {}
+    const amount need;
+    const steady::time_point start;
+    const bool is_async;
+    state_kind state = idle;
+    waiter* next = nullptr;
+};
+
+/// An asynchronous take (wait_async): the caller's record, which must stay put from wait_async
+/// until its completion has run (or wait_async returned a result).
+class fifo_semaphore::async_waiter : private waiter {
+  public:
+    /// Effects: a take of `need` under `terms`, its steps paced and acted on by `hooks` (which
+    /// must outlive the wait): `reclaim` and `alarm` run on the driver's thread.
+    async_waiter(amount n, const wait_terms& terms, wait_hooks& hooks) noexcept
+        : waiter(n, terms.start, true),
+          deadline_(terms.deadline),
+          overcommit_(terms.overcommit),
+          hooks_(hooks) {}
+    async_waiter(const async_waiter&) = delete;
+    async_waiter& operator=(const async_waiter&) = delete;
+
+    /// Effects: the wait that queued ended with `r` (granted and overcommitted: committed to the
+    /// caller). Called once, on the driver's thread (or close()'s caller), with no lock held; the
+    /// record may be destroyed or reused from here on.
+    virtual void completed(wait_result r) noexcept = 0;
+
+    /// Returns: what the wait takes.
+    [[nodiscard]] amount need_amount() const noexcept { return need; }
+    /// Returns: the instant the wait is measured from.
+    [[nodiscard]] steady::time_point started_at() const noexcept { return start; }
+
+  protected:
+    virtual ~async_waiter() = default;
+
+  private:
+    friend class fifo_semaphore;
+    const steady::time_point deadline_;
+    const bool overcommit_;
+    wait_hooks& hooks_;
+    fifo_semaphore* sem_ = nullptr;
+    steady::time_point alarm_ = steady::time_point::max();
+    steady::time_point step_ = steady::time_point::min();  // the next reclaim step
+    async_waiter* done_next_ = nullptr;
+    wait_result result_ = wait_result::cancelled;
 };
 
 template <class Extra>

@@ -106,13 +106,25 @@ void* pool_core::allocate_uncached(unsigned c, std::size_t bytes, request_mode& 
     if (o == outcome::bypass) return allocate_bypass(c, k.size, k.align, mode);
     if (o != outcome::granted && o != outcome::overcommitted)
         return refused(mode, o, bytes, waited);
-    block_list got;
     try {
-        got = bounded(mode, [&] { return central_[c].take(k, 1, pages(), totals_); });
+        return serve_granted(c, bytes, k.align, mode);
     } catch (...) {
         budget_.give(amount_of(k));
         return failed(mode);
     }
+}
+
+void* pool_core::serve_granted(unsigned c, std::size_t bytes, std::size_t alignment,
+                               request_mode& mode) {
+    if (c == no_class) {
+        // Every block is aligned to at least max_align_t, whatever upstream gives for less.
+        alignment = std::max(alignment, alignof(std::max_align_t));
+        return bounded(mode, [&] {
+            return direct_.allocate(upstream_, map_, direct_size(bytes), alignment, false);
+        });
+    }
+    const class_info& k = classes[c];
+    block_list got = bounded(mode, [&] { return central_[c].take(k, 1, pages(), totals_); });
     void* p = got.pop();
     retired_allocs_[c].fetch_add(1, std::memory_order_relaxed);
     track::block_live(p, k.size);

@@ -78,6 +78,9 @@ void pool_core::release_ref() noexcept {
 }
 
 void pool_core::shutdown() noexcept {
+    // First: async requests still waiting complete (cancelled) while everything they might touch
+    // is intact, and the async driver lets go of the budget.
+    budget_.close();
     unlist_pool(this);
     // Unlist every cache. Their owners still hold references and free them later; their bins
     // point into chunks that are about to go and are never read again (see the protocol).

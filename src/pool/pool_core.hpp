@@ -23,6 +23,7 @@
 
 #include <bpool/errors.hpp>
 #include <bpool/pool_options.hpp>
+#include <bpool/pool_resource.hpp>
 #include <bpool/stats.hpp>
 
 #include "budget/budget.hpp"
@@ -88,6 +89,9 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     /// Gives back any block of this pool, found through the pagemap (nullptr: nothing). Anything
     /// else stops the program with a message naming the pointer and the pool.
     void deallocate(void* p) noexcept;
+
+    /// pool_resource::async_allocate (async_allocate.cpp). Returns whether `r` completed at once.
+    bool async_allocate(memory_request& r, std::size_t bytes, std::size_t alignment) noexcept;
 
     // --- ownership (the pagemap) ---------------------------------------------------------------
     /// The block size of block `p` of this pool (live or idle), 0 if `p` is none.
@@ -186,6 +190,15 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     void put_blocks(unsigned c, block_list blocks, retired_chunks& out) noexcept override;
 
   private:
+    class async_block;
+    /// A queued or at-once asynchronous request ended with `o`: serves it (granted: from the
+    /// credit it holds; bypass: from upstream), retires its record and runs its completion.
+    void deliver(async_block& b, outcome o) noexcept;
+    /// A block of class `c` (no_class: a direct block of `bytes`, `alignment`) for a request that
+    /// holds its credit, without a thread cache; upstream is asked as `mode` bounds it. Throws
+    /// what upstream throws (the caller gives the credit back).
+    void* serve_granted(unsigned c, std::size_t bytes, std::size_t alignment, request_mode& mode);
+
     pool_core(const pool_options& options, std::pmr::memory_resource* upstream, std::uint32_t id,
               const void* resource);
     ~pool_core();

@@ -53,6 +53,11 @@ void pool_resource::deallocate_unsized(void* p) {
     core.deallocate_normal(p);
 }
 
+bool pool_resource::async_allocate(memory_request& r, std::size_t bytes,
+                                   std::size_t alignment) noexcept {
+    return core_->async_allocate(r, bytes, alignment);
+}
+
 std::size_t pool_resource::usable_size(const void* p) const noexcept {
     return core_->usable_size(p);
 }

@@ -23,6 +23,7 @@
 #include <new>
 #include <pthread.h>
 
+#include "budget/async_driver.hpp"
 #include "meta/meta.hpp"
 #include "pool/pool_core.hpp"
 
@@ -48,11 +49,13 @@ void prepare_all() noexcept {
         p->fork_prepare();
     for (fork_client* c = newest_client; c != nullptr; c = c->older_)
         c->fork_prepare();
-    meta::lock_for_fork();  // a leaf: pool locks are held while metadata is allocated
+    async_driver::lock_for_fork();  // after every semaphore's lock (they poke it under theirs)
+    meta::lock_for_fork();          // a leaf: pool locks are held while metadata is allocated
 }
 
 void parent_all() noexcept {
     meta::unlock_after_fork();
+    async_driver::unlock_after_fork();
     for (fork_client* c = newest_client; c != nullptr; c = c->older_)
         c->fork_parent();
     for (pool_core* p = newest_pool; p != nullptr; p = p->older_)
@@ -62,6 +65,7 @@ void parent_all() noexcept {
 
 void child_all() noexcept {
     meta::unlock_after_fork();
+    async_driver::reset_after_fork();
     reinit_heavy_barrier_after_fork();
     for (fork_client* c = newest_client; c != nullptr; c = c->older_)
         c->fork_child();
