@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/async_record.hpp"
 #include "support/capped.hpp"
 
 namespace bpool {
@@ -28,40 +29,7 @@ using steady = std::chrono::steady_clock;
 
 constexpr std::size_t kib = 1024;
 
-// A request that records how it ended and lets the test wait for it.
-class recorded : public memory_request {
-  public:
-    void on_complete(void* p, async_status s) noexcept override {
-        char name[16] = {};
-        pthread_getname_np(pthread_self(), name, sizeof name);
-        std::lock_guard lock(m_);
-        block = p;
-        status = s;
-        thread_name = name;
-        when = steady::now();
-        ++completions;
-        cv_.notify_all();
-    }
-    /// Waits (bounded only by the test's own timeout) for `n` completions in all.
-    void wait_for(int n = 1) {
-        std::unique_lock lock(m_);
-        cv_.wait(lock, [&] { return completions >= n; });
-    }
-    [[nodiscard]] int count() {
-        std::lock_guard lock(m_);
-        return completions;
-    }
-
-    void* block = nullptr;
-    async_status status = async_status::failed;
-    std::string thread_name;
-    steady::time_point when{};
-    int completions = 0;
-
-  private:
-    std::mutex m_;
-    std::condition_variable cv_;
-};
+using test::recorded;
 
 TEST(AsyncAllocate, WhatFitsCompletesAtOnceOnTheCallingThread) {
     pool_resource pool(capped(64 * kib));
@@ -371,37 +339,6 @@ TEST(AsyncAllocate, OnPressureRunsBeforeARequestQueues) {
     EXPECT_EQ(calls, 1);
     pool.deallocate(full, 8 * kib);
     r.wait_for();
-    pool.deallocate(r.block, 100);
-}
-
-TEST(AsyncAllocate, AForkedChildNeitherCompletesNorKeepsTheParentsRequests) {
-    pool_resource pool(capped(8 * kib));
-    void* full = pool.allocate(8 * kib);
-    recorded r;
-    EXPECT_FALSE(pool.async_allocate(r, 100));
-    const pid_t pid = fork();
-    ASSERT_NE(pid, -1);
-    if (pid == 0) {
-        // The child: nobody waits, the pool serves, and a new async request completes.
-        int code = pool.stats().waiters == 0 ? 0 : 1;
-        pool.deallocate(full, 8 * kib);
-        recorded c;
-        void* p = pool.allocate(8 * kib);
-        if (pool.async_allocate(c, 100)) code |= 2;
-        pool.deallocate(p, 8 * kib);
-        c.wait_for();
-        if (c.status != async_status::granted) code |= 4;
-        if (r.count() != 0) code |= 8;
-        _exit(code);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    ASSERT_TRUE(WIFEXITED(status));
-    EXPECT_EQ(WEXITSTATUS(status), 0);
-    EXPECT_TRUE(r.pending());  // the parent's request still waits
-    pool.deallocate(full, 8 * kib);
-    r.wait_for();
-    EXPECT_EQ(r.status, async_status::granted);
     pool.deallocate(r.block, 100);
 }
 

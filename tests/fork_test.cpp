@@ -34,6 +34,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/async_record.hpp"
 #include "support/stacked.hpp"
 #include "support/watchdog.hpp"
 
@@ -528,6 +529,39 @@ TEST(Fork, ChildOfABufferPoolWhoseGetSleepsAtTheLiveBufferCap) {
 
 TEST(Fork, ChildOfABufferPoolWhoseGetLooksAgainAtTheLiveBufferCap) {
     fork_while_get_waits(backoff_options{});
+}
+
+TEST(Fork, AsyncRequestsOfTheParentNeitherCompleteNorWaitInTheChild) {
+    pool_options o;
+    o.capacity = 8192;
+    pool_resource pool(o);
+    void* full = pool.allocate(8192);
+    test::recorded r;
+    EXPECT_FALSE(pool.async_allocate(r, 100));
+    const pid_t pid = fork();
+    ASSERT_NE(pid, -1);
+    if (pid == 0) {
+        // The child: nobody waits, the pool serves, and a new async request completes.
+        int code = pool.stats().waiters == 0 ? 0 : 1;
+        pool.deallocate(full, 8192);
+        test::recorded c;
+        void* p = pool.allocate(8192);
+        if (pool.async_allocate(c, 100)) code |= 2;
+        pool.deallocate(p, 8192);
+        c.wait_for();
+        if (c.status != async_status::granted) code |= 4;
+        if (r.count() != 0) code |= 8;
+        _exit(code);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0);
+    EXPECT_TRUE(r.pending());  // the parent's request still waits
+    pool.deallocate(full, 8192);
+    r.wait_for();
+    EXPECT_EQ(r.status, async_status::granted);
+    pool.deallocate(r.block, 100);
 }
 
 }  // namespace
