@@ -1,12 +1,19 @@
 // What an event loop needs of buffers (include/bpool/buffer_pool.hpp, buffer.hpp):
-// buffer_pool::try_get never waits, never passes a cap and never bypasses; buffer::prepare and
+// buffer_pool::try_get never waits, never passes a cap and never bypasses; async_get waits at
+// either cap without blocking its caller; buffer::prepare and
 // commit read into a buffer without zero-filling it.
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <pthread.h>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <unistd.h>
 #include <vector>
 
@@ -187,6 +194,192 @@ TEST(BufferPrepare, ReadsFromAFileDescriptor) {
     }
     ::close(fds[0]);
     EXPECT_EQ(b.view(), message);
+}
+
+// --- async_get ---------------------------------------------------------------------------------
+
+// A buffer request that keeps the buffer it got and lets the test wait for it.
+class kept : public buffer_request {
+  public:
+    void on_complete(buffer b, async_status s) noexcept override {
+        char name[16] = {};
+        pthread_getname_np(pthread_self(), name, sizeof name);
+        std::lock_guard lock(m_);
+        got = std::move(b);
+        status = s;
+        thread_name = name;
+        ++completions;
+        cv_.notify_all();
+    }
+    void wait_for() {
+        std::unique_lock lock(m_);
+        cv_.wait(lock, [&] { return completions > 0; });
+    }
+    buffer got;
+    async_status status = async_status::failed;
+    std::string thread_name;
+    int completions = 0;
+
+  private:
+    std::mutex m_;
+    std::condition_variable cv_;
+};
+
+TEST(BufferPoolAsyncGet, WhatFitsCompletesAtOnceLikeGet) {
+    buffer_pool pool(1 << 20);
+    kept r;
+    EXPECT_TRUE(pool.async_get(r));
+    EXPECT_EQ(r.status, async_status::granted);
+    EXPECT_TRUE(r.got.empty());
+    EXPECT_GE(r.got.capacity(), pool.options().default_capacity);
+    EXPECT_EQ(pool.live(), 1u);
+    r.got.append("request");
+    pool.put(std::move(r.got));
+    EXPECT_EQ(pool.live(), 0u);
+    EXPECT_EQ(pool.resource().live_bytes(), 0u);
+}
+
+TEST(BufferPoolAsyncGet, AtTheLiveCapWaitsWithoutBlockingForABufferToComeBack) {
+    buffer_pool_options o = patient(exhaustion::wait);
+    o.max_live = 1;
+    buffer_pool pool(0, o);
+    buffer held = pool.get();
+    kept r;
+    EXPECT_FALSE(pool.async_get(r));
+    EXPECT_EQ(pool.live(), 1u);  // a request that waits has checked nothing out
+    pool.put(std::move(held));
+    r.wait_for();
+    EXPECT_EQ(r.status, async_status::granted);
+    EXPECT_EQ(r.thread_name, "bpool-async");
+    EXPECT_EQ(pool.live(), 1u);
+    r.got = buffer();
+    EXPECT_EQ(pool.live(), 0u);
+}
+
+TEST(BufferPoolAsyncGet, AtTheMemoryCapWaitsForStorage) {
+    buffer_pool_options o = patient(exhaustion::wait);
+    o.default_capacity = 32 * kib;
+    buffer_pool pool(32 * kib, o);
+    buffer held = pool.get();
+    kept r;
+    EXPECT_FALSE(pool.async_get(r));
+    EXPECT_EQ(pool.resource().stats().waiters, 1u);
+    held = buffer();
+    r.wait_for();
+    EXPECT_EQ(r.status, async_status::granted);
+    EXPECT_GE(r.got.capacity(), 32 * kib);
+    EXPECT_EQ(pool.live(), 1u);
+    r.got = buffer();
+    EXPECT_EQ(pool.resource().live_bytes(), 0u);
+}
+
+TEST(BufferPoolAsyncGet, FailRefusesAtOnceAndATimeoutEndsTheWait) {
+    buffer_pool_options o = patient(exhaustion::fail);
+    o.max_live = 1;
+    buffer_pool failing(0, o);
+    buffer held = failing.get();
+    kept refused;
+    EXPECT_TRUE(failing.async_get(refused));
+    EXPECT_EQ(refused.status, async_status::refused);
+    EXPECT_TRUE(refused.got.empty());
+    EXPECT_EQ(failing.live(), 1u);
+
+    buffer_pool_options w = patient(exhaustion::wait);
+    w.max_live = 1;
+    w.backoff.max_elapsed = 30ms;
+    buffer_pool waiting(0, w);
+    buffer other = waiting.get();
+    kept late;
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_FALSE(waiting.async_get(late));
+    late.wait_for();
+    EXPECT_EQ(late.status, async_status::timed_out);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 30ms);
+    EXPECT_EQ(waiting.live(), 1u);
+}
+
+TEST(BufferPoolAsyncGet, CancelInEitherWaitChecksNothingOut) {
+    buffer_pool_options o = patient(exhaustion::wait);
+    o.max_live = 2;
+    o.default_capacity = 32 * kib;
+    buffer_pool pool(32 * kib, o);
+    buffer held = pool.get();
+    kept for_memory;  // a slot is free: it waits for storage
+    EXPECT_FALSE(pool.async_get(for_memory));
+    kept for_slot;  // no slot left while the first holds one
+    EXPECT_FALSE(pool.async_get(for_slot));
+    EXPECT_TRUE(for_slot.cancel());
+    EXPECT_TRUE(for_memory.cancel());
+    for_slot.wait_for();
+    for_memory.wait_for();
+    EXPECT_EQ(for_slot.status, async_status::cancelled);
+    EXPECT_EQ(for_memory.status, async_status::cancelled);
+    EXPECT_FALSE(for_slot.cancel());
+    EXPECT_EQ(pool.live(), 1u);
+    held = buffer();
+    EXPECT_EQ(pool.resource().live_bytes(), 0u);
+    buffer again = pool.get();  // both slots and the memory came back
+    buffer another = pool.try_get().value_or(buffer());
+    EXPECT_TRUE(another.empty());  // memory cap: one 32 KiB buffer at a time
+}
+
+TEST(BufferPoolAsyncGet, DestroyingThePoolCancelsBothWaits) {
+    pool_options ro;
+    ro.capacity = 32 * kib;
+    pool_resource resource(ro);  // borrowed: its waits outlive the buffer pool's
+    buffer_pool_options o = patient(exhaustion::wait);
+    o.max_live = 2;
+    o.default_capacity = 32 * kib;
+    void* full = resource.allocate(32 * kib);
+    kept first, second, third;
+    {
+        buffer_pool pool(resource, o);
+        EXPECT_FALSE(pool.async_get(first));   // a slot, then waits for memory
+        EXPECT_FALSE(pool.async_get(second));  // the other slot, then waits for memory
+        EXPECT_FALSE(pool.async_get(third));   // waits for a slot
+        EXPECT_EQ(resource.stats().waiters, 2u);
+    }
+    // Completed before the destructor returned.
+    EXPECT_EQ(first.status, async_status::cancelled);
+    EXPECT_EQ(second.status, async_status::cancelled);
+    EXPECT_EQ(third.status, async_status::cancelled);
+    EXPECT_EQ(resource.stats().waiters, 0u);
+    resource.deallocate(full, 32 * kib);
+    EXPECT_EQ(resource.live_bytes(), 0u);
+}
+
+// A completion that puts its buffer back and asks again: a loop with no thread of its own.
+class cycling : public buffer_request {
+  public:
+    buffer_pool* pool = nullptr;
+    std::atomic<int> left{0};
+    std::atomic<int> failures{0};
+    void on_complete(buffer b, async_status s) noexcept override {
+        if (s != async_status::granted) ++failures;
+        b = buffer();  // back to the pool before the next request
+        if (left.fetch_sub(1) > 1) pool->async_get(*this);
+    }
+};
+
+TEST(BufferPoolAsyncGet, ManyRequestsAtTheCapAreAllServed) {
+    buffer_pool_options o = patient(exhaustion::wait);
+    o.max_live = 3;
+    o.default_capacity = 4 * kib;
+    buffer_pool pool(12 * kib, o);
+    std::vector<std::unique_ptr<cycling>> rs;
+    for (int i = 0; i < 16; ++i) {
+        rs.push_back(std::make_unique<cycling>());
+        rs.back()->pool = &pool;
+        rs.back()->left = 50;
+    }
+    for (auto& r : rs)
+        pool.async_get(*r);
+    for (auto& r : rs) {
+        while (r->left > 0 || r->pending())
+            std::this_thread::sleep_for(1ms);
+        EXPECT_EQ(r->failures, 0);
+    }
+    EXPECT_EQ(pool.live(), 0u);
 }
 
 #if !BPOOL_CHECKED

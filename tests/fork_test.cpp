@@ -48,9 +48,10 @@ using namespace std::chrono_literals;
 
 #if defined(__SANITIZE_THREAD__)
 // The prepare handler holds one lock per size class of every pool across fork(), more than TSan's
-// deadlock detector can track (64 per thread): it is off in this binary (README, "fork()").
+// deadlock detector can track (64 per thread): it is off in this binary (README, "fork()"). A
+// child may start the async completion thread, which TSan allows only with die_after_fork=0.
 extern "C" const char* __tsan_default_options() {
-    return "detect_deadlocks=0";
+    return "detect_deadlocks=0:die_after_fork=0";
 }
 #endif
 

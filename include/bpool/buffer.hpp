@@ -223,6 +223,11 @@ class buffer {
     [[nodiscard]] std::size_t size_after(std::size_t n) const;
     // try_get's storage: the block for `n` bytes if the pool can give it at once; false if not.
     [[nodiscard]] bool try_take_storage(std::size_t n) noexcept;
+    // Takes block `p` of `block` bytes from the buffer's resource as its storage (it has none).
+    void adopt_storage(void* p, std::size_t block) noexcept {
+        data_ = static_cast<std::byte*>(p);
+        capacity_ = block;
+    }
     void check_bound() const;
     void free_storage() noexcept;
     void leave_home() noexcept;

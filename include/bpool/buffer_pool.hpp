@@ -7,6 +7,7 @@
 #include <memory_resource>
 #include <optional>
 
+#include <bpool/async.hpp>
 #include <bpool/buffer.hpp>
 #include <bpool/errors.hpp>
 #include <bpool/pool_options.hpp>
@@ -49,6 +50,28 @@ struct buffer_pool_options {
 
     /// The initial cap on buffers checked out at once (0: no cap); see `set_max_live`.
     std::size_t max_live = 0;
+};
+
+/// An asynchronous request for a buffer (`buffer_pool::async_get`): derive from it and override
+/// `on_complete`. The request is its own record while it waits (nothing is allocated for it); see
+/// `async_request` for its lifetime and where the completion runs.
+class buffer_request : public async_request {
+  protected:
+    /// Effects: a request that is not pending.
+    buffer_request() noexcept = default;
+    /// Effects: destroys the request, which must not be pending.
+    virtual ~buffer_request() = default;
+
+    /// Effects: the request ended with `s`. `granted`: `b` is checked out, as from `get()`
+    /// (empty, with `capacity() >= default_capacity`, counted in `live()`); otherwise `b` is
+    /// empty and nothing is checked out. Called once per start, never with a pool lock held; it
+    /// must not throw (the program terminates if it does).
+    virtual void on_complete(buffer b, async_status s) noexcept = 0;
+
+  private:
+    friend class buffer_pool;
+    static constexpr std::size_t storage_size = 640;
+    alignas(std::max_align_t) unsigned char storage_[storage_size];  // the pool's record
 };
 
 /// A thread-safe pool of `bpool::buffer`s, growable byte buffers with a cap on their memory:
@@ -122,6 +145,20 @@ class buffer_pool {
     /// `buffer::max_size()` or upstream fails. Throws nothing. Thread-safe.
     [[nodiscard]] std::optional<buffer> try_get() noexcept;
 
+    /// Effects: checks a buffer out like `get()` without ever blocking the calling thread, for an
+    /// event loop: `r.on_complete` runs with the buffer as soon as both caps let it through.
+    /// First a live slot, under `on_exhaustion` (or an enclosing `exhaustion_scope`'s policy and
+    /// deadline, read now): it waits in the same arrival order as blocking `get()`s, `fail`
+    /// refuses and `bypass` takes upstream storage at once, `overcommit` proceeds when the wait
+    /// runs out. Then the buffer's `default_capacity`, as `resource().async_allocate` asks for it:
+    /// under the resource's own policy and `backoff.max_elapsed`, measured from when the slot was
+    /// granted. A request that can be decided at once completes before this returns, on the
+    /// calling thread; otherwise on bpool's completion thread. Nothing is checked out unless
+    /// `on_complete` is told `granted`. `r` must not be pending.
+    /// Returns: true if the request completed at once, false if it waits.
+    /// Throws nothing. Thread-safe.
+    bool async_get(buffer_request& r) noexcept;
+
     /// Effects: gives `b` back (its storage to the resource, its checkout ends); `b` becomes
     /// empty. The same as destroying `b`, which is what happens when a buffer is simply dropped.
     /// An empty `b` is a no-op. `b` must come from this pool: a checked build aborts otherwise;
@@ -143,8 +180,16 @@ class buffer_pool {
     [[nodiscard]] std::size_t max_live() const noexcept;
 
   private:
+    class async_checkout;
+
     // A buffer over the resource that holds one of the live slots, with no storage yet.
     static buffer slotted(detail::buffer_pool_core& core) noexcept;
+    // The checked-out buffer of an async_get: a slot (or bypass) and storage `p` of `block` bytes
+    // (null: none). Counted in live() from now on.
+    static buffer checked_out(detail::buffer_pool_core& core, bool slot, void* p,
+                              std::size_t block) noexcept;
+    // The end of an async_get: its record is retired and destroyed, then `r` completes.
+    static void complete(buffer_request& r, buffer b, async_status s) noexcept;
 
     std::unique_ptr<detail::buffer_pool_core> core_;
 };

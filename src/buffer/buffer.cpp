@@ -208,8 +208,7 @@ bool buffer::try_take_storage(std::size_t n) noexcept {
     const std::size_t block = bind_.pool->block_size(n, alignment);
     void* p = block == 0 ? nullptr : bind_.pool->try_allocate(block, alignment);
     if (p == nullptr) return false;
-    data_ = static_cast<std::byte*>(p);
-    capacity_ = block;
+    adopt_storage(p, block);
     return true;
 }
 

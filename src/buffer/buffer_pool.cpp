@@ -54,6 +54,16 @@ buffer_pool_core::buffer_pool_core(std::unique_ptr<pool_resource> owned, pool_re
 }
 
 buffer_pool_core::~buffer_pool_core() {
+    // Async checkouts first, while everything they touch is intact: those waiting for a slot
+    // end in close(); those waiting for memory (maybe in a borrowed resource) are cancelled and
+    // waited for, as their completions run on the async driver's thread.
+    slots_.close();
+    {
+        std::unique_lock lock(pending_mutex_);
+        for (pending_checkout* c = pending_; c != nullptr; c = c->next_)
+            c->cancel_checkout();
+        none_pending_.wait(lock, [&] { return pending_ == nullptr; });
+    }
     unlist_fork_client(this);
     if constexpr (track::checked) {
         const std::size_t n = live();
@@ -66,7 +76,7 @@ buffer_pool_core::~buffer_pool_core() {
     }
 }
 
-buffer_pool_core::checkout buffer_pool_core::check_out() {
+buffer_pool_core::slot_terms buffer_pool_core::terms_now() const noexcept {
     // The wait is bounded by a year so that a huge max_elapsed cannot overflow the deadline. The
     // deadline and the wait's start come from one instant, so that a get() that times out reports
     // at least the wait it was allowed.
@@ -76,6 +86,28 @@ buffer_pool_core::checkout buffer_pool_core::check_out() {
     exhaustion policy = options_.on_exhaustion;
     steady::time_point deadline = start + patience;
     scope_override(&policy, &deadline, false);
+    return {policy, {start, deadline, policy == exhaustion::overcommit}};
+}
+
+void buffer_pool_core::list(pending_checkout* c) noexcept {
+    std::lock_guard lock(pending_mutex_);
+    c->prev_ = nullptr;
+    c->next_ = pending_;
+    if (pending_ != nullptr) pending_->prev_ = c;
+    pending_ = c;
+}
+
+void buffer_pool_core::unlist(pending_checkout* c) noexcept {
+    std::lock_guard lock(pending_mutex_);
+    (c->prev_ != nullptr ? c->prev_->next_ : pending_) = c->next_;
+    if (c->next_ != nullptr) c->next_->prev_ = c->prev_;
+    if (pending_ == nullptr) none_pending_.notify_all();
+}
+
+buffer_pool_core::checkout buffer_pool_core::check_out() {
+    const slot_terms t = terms_now();
+    const exhaustion policy = t.policy;
+    const steady::time_point start = t.terms.start;
     constexpr amount one{0, 1};
     fifo_semaphore::wait_result r = fifo_semaphore::wait_result::refused;
     std::chrono::nanoseconds waited{0};
@@ -87,7 +119,7 @@ buffer_pool_core::checkout buffer_pool_core::check_out() {
             return checkout::bypass;
         }
     } else {
-        r = slots_.wait(one, {start, deadline, policy == exhaustion::overcommit}, backoff_);
+        r = slots_.wait(one, t.terms, backoff_);
         waited = std::chrono::duration_cast<std::chrono::nanoseconds>(steady::now() - start);
     }
     if (r == fifo_semaphore::wait_result::granted ||

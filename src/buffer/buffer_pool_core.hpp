@@ -9,9 +9,11 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include <bpool/buffer_pool.hpp>
 #include <bpool/pool_options.hpp>
@@ -46,6 +48,37 @@ class buffer_pool_core final : public fork_client {
     /// live() never counts a get() still waiting. Returns how. Throws capacity_exceeded when
     /// refused or timed out (nothing is taken then). Thread-safe.
     checkout check_out();
+    /// The live-slot terms of a checkout that starts now: the policy (the pool's, or an enclosing
+    /// exhaustion_scope's) and the wait's start and deadline.
+    struct slot_terms {
+        exhaustion policy;
+        wait_terms terms;
+    };
+    [[nodiscard]] slot_terms terms_now() const noexcept;
+    /// Returns: the live-buffer cap, for an async checkout's wait.
+    [[nodiscard]] fifo_semaphore& slots() noexcept { return slots_; }
+    /// Returns: what paces the waits at the live-buffer cap.
+    [[nodiscard]] wait_hooks& slot_hooks() noexcept { return backoff_; }
+
+    /// An async checkout that may still wait (the pool cancels them when it is destroyed).
+    class pending_checkout {
+      public:
+        /// Effects: cancels the checkout if it still waits. Returns whether it did.
+        virtual bool cancel_checkout() noexcept = 0;
+
+      protected:
+        virtual ~pending_checkout() = default;
+
+      private:
+        friend class buffer_pool_core;
+        pending_checkout* prev_ = nullptr;
+        pending_checkout* next_ = nullptr;
+    };
+    /// Effects: lists `c` until `unlist(c)`. Thread-safe.
+    void list(pending_checkout* c) noexcept;
+    /// Effects: unlists `c`, which no longer waits (its completion is about to run). Thread-safe.
+    void unlist(pending_checkout* c) noexcept;
+
     /// Effects: begins a checkout that never waits: takes a live slot if one is free and nobody
     /// waits for one. Returns whether it did (the caller then goes on as after check_out's
     /// `slot`). Thread-safe.
@@ -93,6 +126,9 @@ class buffer_pool_core final : public fork_client {
     jittered_backoff backoff_;     // paces the waits at the cap; reset by the cap's releases
     fifo_semaphore slots_;         // one block per buffer checked out (bypassing ones aside)
     std::atomic<std::size_t> live_{0};
+    std::mutex pending_mutex_;  // guards the list of pending async checkouts
+    std::condition_variable none_pending_;
+    pending_checkout* pending_ = nullptr;
 };
 
 }  // namespace bpool::detail

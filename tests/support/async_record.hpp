@@ -2,11 +2,10 @@
 // for its completion.
 #pragma once
 
-#include <pthread.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 
 #include <bpool/pool_resource.hpp>
