@@ -24,7 +24,7 @@ install(TARGETS bpool_preload LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # The headers of the optional adapters (adapters/include/bpool/adapters/<name>.hpp for the target
 # bpool_<name>) are installed only with their target: without it they could not be used.
 set(_bpool_skipped_headers "")
-foreach(_adapter IN ITEMS boost mimalloc)
+foreach(_adapter IN ITEMS asio boost mimalloc)
   if(TARGET bpool_${_adapter})
     install(TARGETS bpool_${_adapter} EXPORT bpoolTargets
       ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
