@@ -348,6 +348,31 @@ TEST(BufferPoolAsyncGet, DestroyingThePoolCancelsBothWaits) {
     EXPECT_EQ(resource.live_bytes(), 0u);
 }
 
+// A completion that drops its buffer and destroys the pool (the last request of a server).
+class closing : public buffer_request {
+  public:
+    std::unique_ptr<buffer_pool> pool;
+    std::atomic<bool> done{false};
+    void on_complete(buffer b, async_status) noexcept override {
+        b = buffer();
+        pool.reset();
+        done = true;
+    }
+};
+
+TEST(BufferPoolAsyncGet, ACompletionMayDestroyThePool) {
+    buffer_pool_options o = patient(exhaustion::wait);
+    o.max_live = 1;
+    closing r;
+    r.pool = std::make_unique<buffer_pool>(0, o);
+    std::optional<buffer> held(r.pool->get());
+    EXPECT_FALSE(r.pool->async_get(r));
+    held.reset();
+    while (!r.done)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(r.pool, nullptr);
+}
+
 // A completion that puts its buffer back and asks again: a loop with no thread of its own.
 class cycling : public buffer_request {
   public:

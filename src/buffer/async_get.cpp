@@ -136,12 +136,15 @@ class buffer_pool::async_checkout final : public fifo_semaphore::async_waiter,
     }
 
     // Last: the record is destroyed, then the request completes (it may start again).
+    // The pool's destructor waits for the completion to return (unless the completion is the
+    // one destroying it).
     void finish(buffer b, async_status s) noexcept {
         buffer_request& owner = owner_;
-        core_.unlist(this);
+        buffer_pool_core& core = core_;
+        core.unlist(this);
         async_op::retire(owner);
         this->~async_checkout();
-        buffer_pool::complete(owner, std::move(b), s);
+        core.run_completion([&] { buffer_pool::complete(owner, std::move(b), s); });
     }
 
     buffer_pool_core& core_;

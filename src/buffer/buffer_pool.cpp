@@ -59,10 +59,13 @@ buffer_pool_core::~buffer_pool_core() {
     // waited for, as their completions run on the async driver's thread.
     slots_.close();
     {
+        // Destroyed by a completion of its own: that one is still in progress, on this thread.
+        const std::size_t self = completing_ == this ? 1 : 0;
+        if (self != 0) completing_ = nullptr;
         std::unique_lock lock(pending_mutex_);
         for (pending_checkout* c = pending_; c != nullptr; c = c->next_)
             c->cancel_checkout();
-        none_pending_.wait(lock, [&] { return pending_ == nullptr; });
+        none_pending_.wait(lock, [&] { return in_progress_ == self; });
     }
     unlist_fork_client(this);
     if constexpr (track::checked) {
@@ -89,8 +92,11 @@ buffer_pool_core::slot_terms buffer_pool_core::terms_now() const noexcept {
     return {policy, {start, deadline, policy == exhaustion::overcommit}};
 }
 
+thread_local buffer_pool_core* buffer_pool_core::completing_ = nullptr;
+
 void buffer_pool_core::list(pending_checkout* c) noexcept {
     std::lock_guard lock(pending_mutex_);
+    ++in_progress_;
     c->prev_ = nullptr;
     c->next_ = pending_;
     if (pending_ != nullptr) pending_->prev_ = c;
@@ -101,7 +107,11 @@ void buffer_pool_core::unlist(pending_checkout* c) noexcept {
     std::lock_guard lock(pending_mutex_);
     (c->prev_ != nullptr ? c->prev_->next_ : pending_) = c->next_;
     if (c->next_ != nullptr) c->next_->prev_ = c->prev_;
-    if (pending_ == nullptr) none_pending_.notify_all();
+}
+
+void buffer_pool_core::ended() noexcept {
+    std::lock_guard lock(pending_mutex_);
+    if (--in_progress_ == 0) none_pending_.notify_all();
 }
 
 buffer_pool_core::checkout buffer_pool_core::check_out() {

@@ -74,10 +74,22 @@ class buffer_pool_core final : public fork_client {
         pending_checkout* prev_ = nullptr;
         pending_checkout* next_ = nullptr;
     };
-    /// Effects: lists `c` until `unlist(c)`. Thread-safe.
+    /// Effects: lists `c` until `unlist(c)`, and counts a checkout in progress until `ended()`.
+    /// Thread-safe.
     void list(pending_checkout* c) noexcept;
     /// Effects: unlists `c`, which no longer waits (its completion is about to run). Thread-safe.
     void unlist(pending_checkout* c) noexcept;
+    /// Effects: runs `complete()`, the completion of a checkout unlisted before, then counts the
+    /// checkout as ended, unless the completion destroyed this core (it may). Thread-safe.
+    template <class F>
+    void run_completion(F&& complete) noexcept {
+        buffer_pool_core* const outer = completing_;
+        completing_ = this;
+        complete();
+        const bool alive = completing_ == this;  // the destructor clears it
+        completing_ = outer;
+        if (alive) ended();
+    }
 
     /// Effects: begins a checkout that never waits: takes a live slot if one is free and nobody
     /// waits for one. Returns whether it did (the caller then goes on as after check_out's
@@ -126,9 +138,14 @@ class buffer_pool_core final : public fork_client {
     jittered_backoff backoff_;     // paces the waits at the cap; reset by the cap's releases
     fifo_semaphore slots_;         // one block per buffer checked out (bypassing ones aside)
     std::atomic<std::size_t> live_{0};
-    std::mutex pending_mutex_;  // guards the list of pending async checkouts
+    void ended() noexcept;
+
+    std::mutex pending_mutex_;  // guards the list and count of async checkouts in progress
     std::condition_variable none_pending_;
     pending_checkout* pending_ = nullptr;
+    std::size_t in_progress_ = 0;  // listed, or their completion still running
+    // The core whose checkout's completion runs on this thread (a completion may destroy it).
+    static thread_local buffer_pool_core* completing_;
 };
 
 }  // namespace bpool::detail

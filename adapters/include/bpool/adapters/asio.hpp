@@ -160,7 +160,7 @@ class canceller {
         const std::lock_guard lock(mutex_);
         std::size_t n = 0;
         for (detail::pending_op* op = head_; op != nullptr; op = op->cancel_link_.next)
-            n += op->cancel_op() ? 1 : 0;
+            if (op->cancel_op()) ++n;
         return n;
     }
 
