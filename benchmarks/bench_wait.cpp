@@ -1,5 +1,6 @@
 // The wait path of a capped pool: how long after a release a waiting request returns, with one
-// waiter (wait_wake) and with 64 threads that keep the pool at its cap (cap_64_threads).
+// waiter (wait_wake), an asynchronous request's completion (async_wake), and with 64 threads that
+// keep the pool at its cap (cap_64_threads).
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -88,6 +89,67 @@ const bool registered = add_workload({
     .run = wait_wake,
     // A fixed number of rounds: each takes a few hundred microseconds of real time, of which
     // only the latency counts as (manual) time, so a minimum time would mean thousands of rounds.
+    .configure = [](benchmark::internal::Benchmark* b) { b->UseManualTime()->Iterations(400); },
+});
+
+/// The same round as wait_wake with an asynchronous request (pool_resource::async_allocate): no
+/// thread sleeps in it; the release hands the block to the queued request and bpool's completion
+/// thread runs its completion, which is timed from the release. Mean as the time, median and 99th
+/// percentile as counters, so the two rows compare the blocking and the asynchronous wake.
+class timed_request final : public bpool::memory_request {
+  public:
+    std::atomic<clock_type::rep>* released = nullptr;
+    std::vector<double>* latencies = nullptr;
+    std::atomic<void*> block{nullptr};
+
+  private:
+    void on_complete(void* p, bpool::async_status) noexcept override {
+        const auto woke = clock_type::now().time_since_epoch().count();
+        latencies->push_back(static_cast<double>(woke - released->load(std::memory_order_acquire)) /
+                             1e3);
+        block.store(p, std::memory_order_release);
+    }
+};
+
+void async_wake(benchmark::State& state, const subject&) {
+    constexpr std::size_t block = 4096;
+    bpool::pool_resource pool({.capacity = block, .on_exhaustion = bpool::exhaustion::wait});
+    std::atomic<clock_type::rep> released{0};
+    std::vector<double> latencies;
+    latencies.reserve(1024);
+    timed_request r;
+    r.released = &released;
+    r.latencies = &latencies;
+    for (auto _ : state) {
+        void* held = pool.allocate(block);
+        r.block.store(nullptr, std::memory_order_relaxed);
+        if (pool.async_allocate(r, block)) {
+            state.SkipWithError("the request did not wait");
+            break;
+        }
+        // As wait_wake: the completion thread settles into its sleep before the release.
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+        released.store(clock_type::now().time_since_epoch().count(), std::memory_order_release);
+        pool.deallocate(held, block);
+        void* got;
+        while ((got = r.block.load(std::memory_order_acquire)) == nullptr || r.pending())
+            std::this_thread::yield();
+        state.SetIterationTime(latencies.back() / 1e6);
+        pool.deallocate(got, block);
+    }
+    state.counters["wake_median_us"] = quantile(latencies, 0.5);
+    state.counters["wake_p99_us"] = quantile(latencies, 0.99);
+    state.counters["wake_max_us"] = latencies.empty() ? 0.0 : latencies.back();
+}
+
+const bool registered_async = add_workload({
+    .name = "async_wake",
+    .what = "an asynchronous request (async_allocate) queued at the cap of a pool holding one "
+            "4 KiB block: time from the release of the block to its completion on bpool's "
+            "completion thread (compare wait_wake)",
+    .crosses_threads = true,
+    .bpool_only = true,
+    .run = async_wake,
     .configure = [](benchmark::internal::Benchmark* b) { b->UseManualTime()->Iterations(400); },
 });
 

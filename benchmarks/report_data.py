@@ -65,7 +65,7 @@ COUNTER_KEYS = ("peak_live", "pool_peak_live", "cached", "held", "peak_held", "h
                 "wake_max_us", "outside_live_bytes", "pooled", "wake_samples", "waited_share",
                 "timeouts")
 # Workloads reported in their own section rather than as ns/op against the peers.
-SEPARATE = ("wait_wake", "churn_1k_direct", "churn_1k_bypass", "churn_1k_unsized",
+SEPARATE = ("wait_wake", "async_wake", "churn_1k_direct", "churn_1k_bypass", "churn_1k_unsized",
             "cap_64_threads")
 # The workloads of threads coming and going (bench_threads.cpp, bench_wait.cpp), and the goal for a
 # busy thread beside idle ones: within 10 % of its time beside none.

@@ -50,6 +50,12 @@ struct buffer_pool_options {
 
     /// The initial cap on buffers checked out at once (0: no cap); see `set_max_live`.
     std::size_t max_live = 0;
+
+    /// For a pool that owns its `pool_resource`: what its `target_size` limits, the memory of the
+    /// buffers checked out (`capacity_scope::live`, the default) or everything the resource holds
+    /// from upstream, idle storage included (`capacity_scope::held`: a budget). It becomes the
+    /// resource's `capacity_covers`; a borrowed resource keeps its own.
+    capacity_scope capacity_covers = capacity_scope::live;
 };
 
 /// An asynchronous request for a buffer (`buffer_pool::async_get`): derive from it and override

@@ -19,6 +19,17 @@ enum class exhaustion : unsigned char {
     fail,        ///< Throw `capacity_exceeded` at once.
 };
 
+/// What a pool's capacity limits (`pool_options::capacity_covers`).
+enum class capacity_scope : unsigned char {
+    live,  ///< Live bytes: blocks handed out and not given back. The idle memory the pool keeps
+           ///< for reuse (bounded by `max_cached_bytes`) and the slack of chunks come on top.
+    held,  ///< Everything the pool holds from upstream, live and idle: a memory budget.
+           ///< `stats().upstream_bytes` never exceeds the capacity (bypass blocks, and an
+           ///< overcommit that ran out of patience, aside); a request that would need more from
+           ///< upstream first makes the pool give idle memory back (every thread's cache
+           ///< included), and only then follows `on_exhaustion`.
+};
+
 /// Exponential backoff with jitter that paces a waiting request. Defaults: 50 us, x2, +-50 %,
 /// at most 50 ms a step, give up after 15 s.
 struct backoff_options {
@@ -84,6 +95,10 @@ struct pool_options {
 
     /// Hard limit on live blocks. 0: unlimited. Changeable with `set_max_live_blocks`.
     std::size_t max_live_blocks = 0;
+
+    /// What `capacity` limits: live bytes (the default), or everything held from upstream
+    /// (`capacity_scope::held`, a budget that covers what the OS sees). Fixed at construction.
+    capacity_scope capacity_covers = capacity_scope::live;
 
     /// What a request does at the capacity or the live-block cap.
     exhaustion on_exhaustion = exhaustion::wait;

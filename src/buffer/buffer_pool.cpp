@@ -164,6 +164,7 @@ std::unique_ptr<pool_resource> make_resource(std::size_t target_size, const buff
     pool_options p;
     p.largest_pooled_block = o.max_pooled_size;
     p.capacity = target_size;
+    p.capacity_covers = o.capacity_covers;
     p.on_exhaustion = o.on_exhaustion;
     p.backoff = o.backoff;
     return std::make_unique<pool_resource>(p, upstream);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <new>
 #include <stdexcept>
+#include <thread>
 
 #include "pool/options.hpp"
 #include "pool/pool_core.hpp"
@@ -10,14 +11,41 @@
 namespace bpool::detail {
 
 template <class F>
-decltype(auto) pool_core::bounded(request_mode& mode, F&& f) {
+decltype(auto) pool_core::bounded(request_mode& mode, std::size_t bytes, F&& f) {
     const wait_policy wp = policy_for(mode);
-    if (wp.policy == exhaustion::fail) {
-        const exhaustion_scope scope(exhaustion::fail, wp.deadline);
-        return f();
+    std::chrono::nanoseconds step = options_.backoff.initial_interval;
+    for (;;) {
+        try {
+            if (wp.policy == exhaustion::fail) {
+                const exhaustion_scope scope(exhaustion::fail, wp.deadline);
+                return f();
+            }
+            const exhaustion_scope scope(wp.deadline);
+            return f();
+        } catch (const upstream_full&) {
+            // The capacity covers what the pool holds (capacity_scope::held) and upstream would
+            // pass it: idle memory goes back first, every thread's cache included, then the
+            // request tries again; it waits only when nothing came back.
+            if (trim() > 0) continue;
+            const auto now = steady::now();
+            if (wp.policy == exhaustion::fail || now >= wp.deadline) {
+                if (wp.policy == exhaustion::overcommit) {
+                    const upstream_source::uncapped_scope past_the_cap;
+                    return f();
+                }
+                const auto waited =
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(now - wp.start);
+                throw capacity_exceeded(
+                    bytes, wp.policy == exhaustion::fail ? std::chrono::nanoseconds{0} : waited,
+                    budget_.capacity(), wp.policy != exhaustion::fail);
+            }
+            // Frees put blocks into caches, not upstream: the next step trims them back.
+            std::this_thread::sleep_for(std::min(step, wp.deadline - now));
+            step = std::min(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                step * options_.backoff.multiplier),
+                            options_.backoff.max_interval);
+        }
     }
-    const exhaustion_scope scope(wp.deadline);
-    return f();
 }
 
 void* pool_core::allocate(std::size_t bytes, std::size_t alignment, request_mode mode) {
@@ -77,7 +105,7 @@ void* pool_core::refill_from_pages(thread_cache* tc, unsigned c, std::uint32_t n
     release(retired);
     block_list got;
     try {
-        got = bounded(mode, [&] { return central_[c].take(k, n, pages(), totals_); });
+        got = bounded(mode, k.size, [&] { return central_[c].take(k, n, pages(), totals_); });
     } catch (...) {
         tc->set_in_flight({});
         budget_.give(amount_of(k));
@@ -119,12 +147,12 @@ void* pool_core::serve_granted(unsigned c, std::size_t bytes, std::size_t alignm
     if (c == no_class) {
         // Every block is aligned to at least max_align_t, whatever upstream gives for less.
         alignment = std::max(alignment, alignof(std::max_align_t));
-        return bounded(mode, [&] {
+        return bounded(mode, bytes, [&] {
             return direct_.allocate(upstream_, map_, direct_size(bytes), alignment, false);
         });
     }
     const class_info& k = classes[c];
-    block_list got = bounded(mode, [&] { return central_[c].take(k, 1, pages(), totals_); });
+    block_list got = bounded(mode, bytes, [&] { return central_[c].take(k, 1, pages(), totals_); });
     void* p = got.pop();
     retired_allocs_[c].fetch_add(1, std::memory_order_relaxed);
     track::block_live(p, k.size);
@@ -161,7 +189,7 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
         return refused(mode, o, bytes, waited);
     try {
         void* p = bounded(
-            mode, [&] { return direct_.allocate(upstream_, map_, size, alignment, false); });
+            mode, bytes, [&] { return direct_.allocate(upstream_, map_, size, alignment, false); });
         if (tc != nullptr) tc->set_in_flight({});
         return p;
     } catch (...) {
@@ -173,11 +201,13 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
 
 void* pool_core::allocate_bypass(unsigned c, std::size_t size, std::size_t alignment,
                                  request_mode& mode) {
+    // Outside the pool's capacity by definition, whatever it covers.
+    const upstream_source::uncapped_scope outside;
     if (c == no_class)
-        return bounded(mode,
+        return bounded(mode, size,
                        [&] { return direct_.allocate(upstream_, map_, size, alignment, true); });
     const class_info& k = classes[c];
-    void* p = bounded(mode, [&] { return central_[c].take_bypass(k, pages(), totals_); });
+    void* p = bounded(mode, size, [&] { return central_[c].take_bypass(k, pages(), totals_); });
     direct_.count_bypass(k.size, +1);
     track::block_live(p, k.size);
     return p;

@@ -88,6 +88,9 @@ void pool_core::deliver(async_block& b, outcome o) noexcept {
         case outcome::overcommitted:
             try {
                 p = serve_granted(c, bytes, alignment, no_wait);
+            } catch (const capacity_exceeded&) {
+                budget_.give(need);  // a pool whose capacity covers what it holds is full
+                s = async_status::refused;
             } catch (...) {
                 budget_.give(need);
             }

@@ -63,6 +63,7 @@ pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* ups
     if (!heavy_barrier_available) flags_.fetch_or(flag_fenced, std::memory_order_relaxed);
     map_.init();
     budget_.set_limits(options.capacity, options.max_live_blocks);
+    if (options.capacity_covers == capacity_scope::held) upstream_.set_limit(options.capacity);
     budget_.set_live_reader(
         [](const void* self) noexcept { return static_cast<const pool_core*>(self)->live_bytes(); },
         this);

@@ -221,8 +221,11 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     /// Runs `f`, which may call upstream, bounded by the request: under an exhaustion_scope with
     /// its deadline (and `fail`, if that is its policy), so that an upstream that is itself a
     /// capped pool waits no longer than this request may, and not at all for try_allocate.
+    /// In a pool whose capacity covers what it holds, an upstream that would pass it makes the
+    /// pool trim and try again, then wait (trimming at each step) or refuse per the policy.
+    /// `bytes` is the request's size, for the capacity_exceeded it may throw.
     template <class F>
-    decltype(auto) bounded(request_mode& mode, F&& f);
+    decltype(auto) bounded(request_mode& mode, std::size_t bytes, F&& f);
     /// Whether requests of `mode` are delayed above the soft threshold (wait, overcommit).
     [[nodiscard]] bool paces(const request_mode& mode) const noexcept;
     /// Makes sure the cache holds credit for `need` (inside an operation; may leave and re-enter

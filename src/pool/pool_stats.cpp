@@ -160,6 +160,7 @@ void pool_core::set_limits(std::size_t bytes, std::size_t blocks) {
     {
         std::lock_guard lock(registry_.mutex());
         budget_.set_limits(bytes, blocks);
+        if (options_.capacity_covers == capacity_scope::held) upstream_.set_limit(bytes);
         // Credit leased under the old limits may be more than the new ones allow: take it all
         // back, and give every cache the new lease size.
         registry_.quiesce_all_locked([&](thread_cache& tc) {
