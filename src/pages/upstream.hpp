@@ -42,6 +42,12 @@ class upstream_source {
         return limit_.load(std::memory_order_relaxed);
     }
 
+    /// fork(), in the child: allocations that other threads of the parent had under way will never
+    /// complete here; their claims go.
+    void reset_after_fork() noexcept {
+        claimed_.store(held_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+
     /// While one lives, the calling thread's allocations pass the limit (bypass, overcommit).
     class uncapped_scope {
       public:
@@ -66,13 +72,13 @@ class upstream_source {
     }
 
   private:
-    /// Counts `bytes` in, within the limit unless uncapped; `*now` is the count with them.
-    /// Returns whether it did.
-    bool reserve(std::size_t bytes, std::size_t* now) noexcept;
+    /// Claims `bytes`, within the limit unless uncapped. Returns whether it did.
+    bool reserve(std::size_t bytes) noexcept;
 
     static thread_local bool uncapped_;
     std::pmr::memory_resource* resource_;
     std::atomic<std::size_t> limit_{0};
+    std::atomic<std::size_t> claimed_{0};  // held, plus allocations under way (the limit's count)
     std::atomic<std::size_t> held_{0};
     std::atomic<std::size_t> peak_{0};
 };

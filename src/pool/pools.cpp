@@ -171,6 +171,7 @@ void pool_core::fork_child() noexcept {
     // The child registered for membarrier again; if that failed, its owners fence for themselves.
     if (!heavy_barrier_available) flags_.fetch_or(flag_fenced, std::memory_order_relaxed);
     budget_.reset_after_fork();
+    upstream_.reset_after_fork();
     unlock_components_after_fork();
     registry_.unlock_after_fork();
 }
