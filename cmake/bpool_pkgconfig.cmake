@@ -1,5 +1,6 @@
 # pkg-config files for the installed package, one per library: bpool.pc (the core, with the
 # header-only adapters), bpool-checked.pc, bpool-new-delete.pc, bpool-boost.pc, bpool-mimalloc.pc,
+# bpool-asio.pc,
 # each for a target this build has. Included by bpool_install.cmake.
 #
 # The files are relocatable: prefix is found from the .pc file's own directory (${pcfiledir}), so
@@ -57,4 +58,10 @@ endif()
 if(TARGET bpool_mimalloc)
   bpool_pkgconfig(bpool-mimalloc "bpool's mimalloc adapter (mimalloc_resource)"
     REQUIRES "bpool = ${PROJECT_VERSION}" LIBS -lbpool_mimalloc -lmimalloc)
+endif()
+if(TARGET bpool_asio)
+  # Header-only over Boost's headers (in the default include path on Debian): nothing to link but
+  # bpool.
+  bpool_pkgconfig(bpool-asio "bpool's Boost.Asio adapter (async_get, async_allocate, dynamic_buffer)"
+    REQUIRES "bpool = ${PROJECT_VERSION}")
 endif()

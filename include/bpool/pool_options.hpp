@@ -27,7 +27,8 @@ enum class capacity_scope : unsigned char {
            ///< `stats().upstream_bytes` never exceeds the capacity (bypass blocks, and an
            ///< overcommit that ran out of patience, aside); a request that would need more from
            ///< upstream first makes the pool give idle memory back (every thread's cache
-           ///< included), and only then follows `on_exhaustion`.
+           ///< included), and only then follows `on_exhaustion`. An asynchronous request
+           ///< whose block cannot then be had under it completes as `refused`.
 };
 
 /// Exponential backoff with jitter that paces a waiting request. Defaults: 50 us, x2, +-50 %,

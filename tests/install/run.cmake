@@ -1,6 +1,6 @@
 # Installs the bpool build in BPOOL_BINARY_DIR into a fresh prefix, then configures, builds and runs
 # the consumer project against it with find_package(bpool CONFIG REQUIRED). ADAPTERS: the optional
-# adapter targets of that build (mimalloc, boost), which the consumer then requires and links.
+# adapter targets of that build (mimalloc, boost, asio), which the consumer then requires and links.
 file(REMOVE_RECURSE "${WORK_DIR}")
 string(REPLACE "," ";" ADAPTERS "${ADAPTERS}")  # a comma list on the command line
 set(prefix "${WORK_DIR}/prefix")

@@ -1,6 +1,8 @@
-// A project that found bpool with find_package(bpool CONFIG REQUIRED), and links bpool::mimalloc
-// and bpool::boost when the installed package has them (CMakeLists.txt defines CONSUMER_HAS_*).
+// A project that found bpool with find_package(bpool CONFIG REQUIRED), and links bpool::mimalloc,
+// bpool::boost and bpool::asio when the installed package has them (CMakeLists.txt defines
+// CONSUMER_HAS_*).
 #include <memory_resource>
+#include <utility>  // before Asio: Boost 1.74's headers need it
 #include <vector>
 
 #include <bpool/bpool.hpp>
@@ -12,6 +14,12 @@
 #include <bpool/adapters/boost.hpp>
 
 #include <boost/container/pmr/vector.hpp>
+#endif
+
+#if CONSUMER_HAS_ASIO
+#include <bpool/adapters/asio.hpp>
+
+#include <boost/asio/use_future.hpp>
 #endif
 
 #include <cstring>
@@ -57,6 +65,14 @@ int main() {
         if (v[999] != 999 || pool.live_bytes() == 0) return 4;
     }
     if (pool.live_bytes() != 0) return 5;
+#endif
+#if CONSUMER_HAS_ASIO
+    {
+        // A buffer through Boost.Asio's completion tokens.
+        bpool::buffer_pool buffers(1 << 20);
+        bpool::buffer b = bpool::asio::async_get(buffers, boost::asio::use_future).get();
+        if (b.capacity() == 0 || buffers.live() != 1) return 6;
+    }
 #endif
     return 0;
 }
