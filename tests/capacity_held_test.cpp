@@ -85,6 +85,47 @@ TEST(CapacityHeld, FailRefusesWhatLiveMemoryLeavesNoRoomFor) {
     pool.deallocate(b, 100 * kib);
 }
 
+// Live blocks spread over chunks: every other 1 KiB block freed leaves half the bytes live and
+// every chunk still in use, so what upstream holds cannot shrink to what is live.
+std::vector<void*> fragment(pool_resource& pool, int blocks) {
+    std::vector<void*> all, kept;
+    for (int i = 0; i < blocks; ++i)
+        all.push_back(pool.allocate(kib));
+    for (int i = 0; i < blocks; ++i)
+        (i % 2 == 0 ? kept.push_back(all[i]) : pool.deallocate(all[i], kib));
+    return kept;
+}
+
+class refused_or_not : public memory_request {
+  public:
+    std::atomic<bool> done{false};
+    async_status status = async_status::granted;
+    void* block = nullptr;
+    void on_complete(void* p, async_status s) noexcept override {
+        block = p;
+        status = s;
+        done = true;
+    }
+};
+
+TEST(CapacityHeld, WhatFitsUnderTheLiveCapButNotUpstreamIsRefused) {
+    pool_resource pool(budget(256 * kib, exhaustion::fail));
+    const std::vector<void*> kept = fragment(pool, 200);
+    EXPECT_LE(pool.live_bytes(), 101 * kib);
+    EXPECT_GT(pool.stats().upstream_bytes, 150 * kib);
+    EXPECT_THROW((void)pool.allocate(140 * kib), capacity_exceeded);
+    refused_or_not r;  // an async request: granted its credit, then refused at the door
+    pool.async_allocate(r, 140 * kib);
+    while (!r.done)
+        std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(r.status, async_status::refused);
+    EXPECT_EQ(r.block, nullptr);
+    EXPECT_LE(pool.stats().peak_upstream_bytes, 256 * kib);
+    for (void* p : kept)
+        pool.deallocate(p, kib);
+    EXPECT_EQ(pool.live_bytes(), 0u);
+}
+
 TEST(CapacityHeld, AWaitEndsWhenAnotherThreadFrees) {
     pool_resource pool(budget(256 * kib));
     void* a = pool.allocate(100 * kib);
