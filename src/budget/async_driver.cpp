@@ -84,7 +84,10 @@ void* async_driver_access::run(void*) {
         lock.unlock();
         const steady::time_point due = pick->drive_async(now);
         lock.lock();
-        if (d.busy == pick) {  // not forgotten meanwhile (a completion closing it)
+        // Not forgotten meanwhile: by a completion closing it (busy is cleared then), or by
+        // another thread's close(), which unlisted it and waits for this pass to end (unlinking
+        // it again would empty the list).
+        if (d.busy == pick && pick->driver_link_.listed) {
             auto& l = pick->driver_link_;
             l.due = due;
             if (due == steady::time_point::max() && !l.poked) unlink(d, pick);
