@@ -304,11 +304,13 @@ class op final : public Side<op<Side, Handler, Executor>>, public pending_op {
         status_ = s;
         if (canceller_ != nullptr) canceller_->remove(this);
         if (!service_.done(this)) return;  // shutting down: the service destroys it
-        // Never inside the initiating function, never on bpool's thread: posted.
+        // Never inside the initiating function, never on bpool's thread: posted. If posting
+        // throws, whichever holder still owns the operation (this one, or the copy post made)
+        // destroys it, the handler uninvoked.
+        holder h(this);
         try {
-            boost::asio::post(work_, holder(this));
+            boost::asio::post(work_, std::move(h));
         } catch (...) {
-            destroy();
         }
     }
 
