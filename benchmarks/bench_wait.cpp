@@ -30,6 +30,13 @@ double quantile(std::vector<double>& v, double q) {
     return v.empty() ? 0.0 : v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
+/// Sets the wake counters of wait_wake and async_wake from their latencies (µs), which it sorts.
+void report_wakes(benchmark::State& state, std::vector<double>& latencies) {
+    state.counters["wake_median_us"] = quantile(latencies, 0.5);
+    state.counters["wake_p99_us"] = quantile(latencies, 0.99);
+    state.counters["wake_max_us"] = latencies.empty() ? 0.0 : latencies.back();
+}
+
 /// One op: this thread holds the pool's only block while another thread's request for one waits
 /// at the cap; this thread gives the block back and the waiter's return is timed from that
 /// moment (the waiter has used the pool before, as in a server, so it has a thread cache). The pool
@@ -75,9 +82,7 @@ void wait_wake(benchmark::State& state, const subject&) {
     }
     round.store(-1, std::memory_order_release);
     waiter.join();
-    state.counters["wake_median_us"] = quantile(latencies, 0.5);
-    state.counters["wake_p99_us"] = quantile(latencies, 0.99);
-    state.counters["wake_max_us"] = latencies.empty() ? 0.0 : latencies.back();
+    report_wakes(state, latencies);
 }
 
 const bool registered = add_workload({
@@ -137,9 +142,7 @@ void async_wake(benchmark::State& state, const subject&) {
         state.SetIterationTime(latencies.back() / 1e6);
         pool.deallocate(got, block);
     }
-    state.counters["wake_median_us"] = quantile(latencies, 0.5);
-    state.counters["wake_p99_us"] = quantile(latencies, 0.99);
-    state.counters["wake_max_us"] = latencies.empty() ? 0.0 : latencies.back();
+    report_wakes(state, latencies);
 }
 
 const bool registered_async = add_workload({
