@@ -130,11 +130,12 @@ TEST(CapacityHeld, AWaitEndsWhenAnotherThreadFrees) {
     pool_resource pool(budget(256 * kib));
     void* a = pool.allocate(100 * kib);
     void* b = pool.allocate(100 * kib);
+    // Taken before the freer starts its 20 ms: the wait cannot end sooner than that from here.
+    const auto start = std::chrono::steady_clock::now();
     std::thread freer([&] {
         std::this_thread::sleep_for(20ms);
         pool.deallocate(a, 100 * kib);
     });
-    const auto start = std::chrono::steady_clock::now();
     void* c = pool.allocate(100 * kib);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 20ms);
     freer.join();
