@@ -26,7 +26,8 @@ struct no_reclaim final : reclaimer {
 // A lease with its extra and no pacing, as a thread cache below the soft threshold takes it.
 bool lease(budget& b, amount need, amount* granted) {
     std::chrono::nanoseconds pause{};
-    return b.try_lease(need, true, false, granted, &pause) == budget::lease_result::leased;
+    return b.try_lease(need, budget::full_extra, false, granted, &pause) ==
+           budget::lease_result::leased;
 }
 
 wait_policy waiting_for(std::chrono::nanoseconds d, exhaustion p = exhaustion::wait) {
@@ -215,7 +216,7 @@ TEST(Budget, PacingGrowsSmoothlyAboveTheThreshold) {
     int paced = 0;
     for (;;) {
         const std::int64_t before = b.committed().bytes;
-        budget::lease_result r = b.try_lease({50, 0}, true, true, &granted, &pause);
+        budget::lease_result r = b.try_lease({50, 0}, budget::full_extra, true, &granted, &pause);
         if (r == budget::lease_result::refused) break;
         if (r == budget::lease_result::leased) {
             EXPECT_LE(b.committed().bytes, 500) << "no pause up to the threshold";
@@ -227,7 +228,7 @@ TEST(Budget, PacingGrowsSmoothlyAboveTheThreshold) {
         EXPECT_GT(pause, previous) << before;
         EXPECT_LE(pause, 10ms);
         previous = pause;
-        r = b.try_lease({50, 0}, true, false, &granted, &pause);
+        r = b.try_lease({50, 0}, budget::full_extra, false, &granted, &pause);
         ASSERT_EQ(r, budget::lease_result::leased);
         EXPECT_EQ(granted.bytes, 50) << "no extra lease above the threshold";
     }

@@ -53,18 +53,18 @@ void budget::update_flags(const semaphore_state& s) noexcept {
 
 // --- leases ------------------------------------------------------------------------------------
 
-amount budget::extra_lease(amount after, amount limit) const noexcept {
+amount budget::extra_lease(amount after, amount limit, amount most) const noexcept {
     // The extra shrinks with the headroom (a quarter of it at most), so that near the cap leases
     // are small and a waiter rarely has to reclaim anything. Above the soft threshold there is no
     // extra: every request comes back here to be paced.
     const amount room = limit - after;
-    const amount more{std::min(lease_bytes(), room.bytes / 4),
-                      std::min(max_lease_blocks, room.blocks / 4)};
+    const amount more{std::min({lease_bytes(), room.bytes / 4, most.bytes}),
+                      std::min({max_lease_blocks, room.blocks / 4, most.blocks})};
     if (pacing_.pause(after.bytes + more.bytes, limit.bytes).count() > 0) return {};
     return more;
 }
 
-budget::lease_result budget::try_lease(amount need, bool extra, bool pace, amount* granted,
+budget::lease_result budget::try_lease(amount need, amount most_extra, bool pace, amount* granted,
                                        std::chrono::nanoseconds* pause) noexcept {
     bool paced = false;
     const auto r = sem_.try_take_with(need, [&](amount after, amount limit) noexcept {
@@ -74,7 +74,7 @@ budget::lease_result budget::try_lease(amount need, bool extra, bool pace, amoun
             paced = pause->count() > 0;
             if (paced) return more;  // nothing committed while its owner sleeps
         }
-        more = extra ? extra_lease(after, limit) : amount{};
+        more = extra_lease(after, limit, most_extra);
         *granted = need + *more;
         return more;
     });

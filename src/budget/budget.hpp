@@ -110,11 +110,11 @@ class budget final : private semaphore_observer {
         refused,     ///< At the cap, or others wait: nothing committed.
     };
 
-    /// Effects: takes `need`, plus (if `extra`) an extra lease that shrinks with the headroom, if
-    /// it fits and nobody waits; never waits. With `pace`, a request above the soft threshold is
-    /// told to pause first; it commits nothing then, so that no credit sits unspent while its
-    /// owner sleeps. Returns what it did. Thread-safe.
-    lease_result try_lease(amount need, bool extra, bool pace, amount* granted,
+    /// Effects: takes `need`, plus an extra lease that shrinks with the headroom and is at most
+    /// `most_extra` (no_extra: none), if it fits and nobody waits; never waits. With `pace`, a
+    /// request above the soft threshold is told to pause first; it commits nothing then, so that no
+    /// credit sits unspent while its owner sleeps. Returns what it did. Thread-safe.
+    lease_result try_lease(amount need, amount most_extra, bool pace, amount* granted,
                            std::chrono::nanoseconds* pause) noexcept;
 
     /// Effects: a request of `requested` bytes was told to pace (try_lease's `pace_first`): the
@@ -153,6 +153,9 @@ class budget final : private semaphore_observer {
     [[nodiscard]] amount lease() const noexcept { return {lease_bytes(), max_lease_blocks}; }
     /// The most extra blocks a lease gives beyond its request.
     static constexpr std::int64_t max_lease_blocks = std::int64_t{1} << 16;
+    /// try_lease's `most_extra` for no extra lease, and for the full one.
+    static constexpr amount no_extra{0, 0};
+    static constexpr amount full_extra{INT64_MAX, INT64_MAX};
 
     /// fork(): the prepare handler takes the locks (in their order); the parent's handler
     /// releases them.
@@ -243,7 +246,7 @@ class budget final : private semaphore_observer {
     void changed(const semaphore_state& s, semaphore_change what) noexcept override;
     void update_flags(const semaphore_state& s) noexcept;
     /// The extra of a lease that leaves `after` committed under `limit`.
-    [[nodiscard]] amount extra_lease(amount after, amount limit) const noexcept;
+    [[nodiscard]] amount extra_lease(amount after, amount limit, amount most) const noexcept;
     /// The fail and bypass policies: what may be taken at once, after reclaiming.
     outcome take_or_refuse(amount need, exhaustion policy, reclaimer& r);
     /// Reclaims stranded credit if that can make `need` fit, then gives it back and takes `need`

@@ -114,6 +114,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -171,6 +172,48 @@ struct bin_counts {
     std::uint64_t frees = 0;
 };
 
+// --- packed credit ---------------------------------------------------------------------------
+// A cache's credit is one word, so that a fast path spends (or gets back) a block's bytes and the
+// block with one subtraction (addition) and one store: the bytes, signed, in bits 21-63, a guard
+// bit 20, set in every stored credit, and the blocks in bits 0-19. Subtracting a class's cost
+// (its size shifted up, plus one) leaves the word negative if the bytes ran short, and clears the
+// guard if the blocks did (the borrow stops there). The blocks stay far below their 20 bits: a
+// lease adds at most budget::max_lease_blocks beyond what the cache held, a slow free returns
+// what exceeds two leases' worth, and between slow paths the fast ones add at most what the bins
+// can hold (credit.cpp checks the sum at compile time).
+inline constexpr unsigned credit_bytes_shift = 21;
+inline constexpr std::int64_t credit_guard = std::int64_t{1} << 20;
+/// The most blocks and bytes of credit a cache may hold.
+inline constexpr std::int64_t max_credit_blocks = credit_guard - 1;
+inline constexpr std::int64_t max_credit_bytes = (std::int64_t{1} << 41) - 1;
+
+[[nodiscard]] constexpr std::int64_t pack_credit(amount a) noexcept {
+    return a.bytes * (std::int64_t{1} << credit_bytes_shift) + credit_guard + a.blocks;
+}
+[[nodiscard]] constexpr amount unpack_credit(std::int64_t w) noexcept {
+    return {w >> credit_bytes_shift, w & (credit_guard - 1)};
+}
+
+/// What one block of each table entry costs a packed credit: its size and one block.
+inline constexpr std::array<std::int64_t, table_size> class_cost = [] {
+    std::array<std::int64_t, table_size> cost{};
+    for (unsigned c = 0; c < table_size; ++c)
+        cost[c] = pack_credit({classes[c].size, 1}) - pack_credit({});
+    return cost;
+}();
+static_assert(unpack_credit(pack_credit({max_credit_bytes, max_credit_blocks})).bytes ==
+              max_credit_bytes);
+static_assert(unpack_credit(pack_credit({5, 0}) - class_cost[0]).bytes < 0);
+static_assert(((pack_credit({4096, 0}) - class_cost[0]) & credit_guard) == 0);
+static_assert(unpack_credit(pack_credit({4096, 3}) - class_cost[0]).blocks == 2);
+/// The most blocks all the bins of one cache can hold at once.
+inline constexpr std::int64_t max_bin_blocks = [] {
+    std::int64_t n = 0;
+    for (const class_info& k : classes)
+        n += k.cache_limit;
+    return n;
+}();
+
 class alignas(64) thread_cache {
   public:
     explicit thread_cache(cache_owner* owner) noexcept : owner_(owner) {}
@@ -182,20 +225,20 @@ class alignas(64) thread_cache {
         if (!enter_fast(flags, slow_alloc_flags)) return nullptr;
         bin& b = bins_[c];
         void* p = b.head;
-        const std::int64_t size = classes[c].size;
-        const std::int64_t credit = bytes_credit_.load(std::memory_order_relaxed) - size;
-        const std::int64_t blocks = blocks_credit_.load(std::memory_order_relaxed) - 1;
-        if (BPOOL_UNLIKELY(p == nullptr) || BPOOL_UNLIKELY((credit | blocks) < 0)) {
+        // One subtraction spends the block's bytes and the block: the bytes ran short if the
+        // word went negative, the blocks if the guard bit was borrowed (see packed_credit).
+        const std::int64_t credit = credit_.load(std::memory_order_relaxed) - class_cost[c];
+        if (BPOOL_UNLIKELY(p == nullptr) || BPOOL_UNLIKELY(credit < 0) ||
+            BPOOL_UNLIKELY((credit & credit_guard) == 0)) {
             leave();
             return nullptr;
         }
         b.head = track::read_link(p);
-        bytes_credit_.store(credit, std::memory_order_relaxed);
-        blocks_credit_.store(blocks, std::memory_order_relaxed);
+        credit_.store(credit, std::memory_order_relaxed);
         bump(b.allocs, std::uint64_t{1});
         bump(b.count, std::uint32_t(-1), std::memory_order_release);
         leave();
-        track::block_live(p, static_cast<std::size_t>(size));
+        track::block_live(p, classes[c].size);
         return p;
     }
 
@@ -205,17 +248,16 @@ class alignas(64) thread_cache {
         if (!enter_fast(flags, slow_free_flags)) return false;
         bin& b = bins_[c];
         const std::uint32_t count = b.count.load(std::memory_order_relaxed);
-        const std::int64_t size = classes[c].size;
-        const std::int64_t credit = bytes_credit_.load(std::memory_order_relaxed) + size;
+        // The held bytes decide the word's order (hold_limit_ is packed with every low bit set).
+        const std::int64_t credit = credit_.load(std::memory_order_relaxed) + class_cost[c];
         if (BPOOL_UNLIKELY(count >= b.limit) || BPOOL_UNLIKELY(credit > hold_limit_)) {
             leave();
             return false;
         }
-        track::block_idle(p, static_cast<std::size_t>(size));
+        track::block_idle(p, classes[c].size);
         track::write_link(p, b.head);
         b.head = p;
-        bytes_credit_.store(credit, std::memory_order_relaxed);
-        bump(blocks_credit_, std::int64_t{1});
+        credit_.store(credit, std::memory_order_relaxed);
         bump(b.frees, std::uint64_t{1});
         b.count.store(count + 1, std::memory_order_release);
         leave();
@@ -271,13 +313,18 @@ class alignas(64) thread_cache {
     void count_allocation(unsigned c) noexcept { bump(bins_[c].allocs, std::uint64_t{1}); }
     /// Counts a deallocation of class `c` that went around the bin (to the central list).
     void count_deallocation(unsigned c) noexcept { bump(bins_[c].frees, std::uint64_t{1}); }
+    /// The cache's unspent credit (owner, or a quiescer; a reader's snapshot otherwise: one
+    /// word, so bytes and blocks are read together).
     [[nodiscard]] amount credit() const noexcept {
-        return {bytes_credit_.load(std::memory_order_relaxed),
-                blocks_credit_.load(std::memory_order_relaxed)};
+        return unpack_credit(credit_.load(std::memory_order_relaxed));
     }
+    /// Sets it (owner inside an operation, or a quiescer). Stops the program if `a` does not fit
+    /// the packed word: a credit accounting error, which would break the cap.
     void set_credit(amount a) noexcept {
-        bytes_credit_.store(a.bytes, std::memory_order_relaxed);
-        blocks_credit_.store(a.blocks, std::memory_order_relaxed);
+        BPOOL_CHECK(a.bytes >= 0 && a.bytes <= max_credit_bytes && a.blocks >= 0 &&
+                        a.blocks <= max_credit_blocks,
+                    "thread cache credit out of range");
+        credit_.store(pack_credit(a), std::memory_order_relaxed);
     }
     /// Pops the front block of bin `c` (not empty).
     void* pop(unsigned c) noexcept;
@@ -296,9 +343,15 @@ class alignas(64) thread_cache {
     [[nodiscard]] std::uint64_t operations() const noexcept;
 
     /// Credit above which a free takes the slow path to return the surplus.
-    [[nodiscard]] std::int64_t hold_limit() const noexcept { return hold_limit_; }
+    [[nodiscard]] std::int64_t hold_limit() const noexcept {
+        return hold_limit_ >> credit_bytes_shift;
+    }
     /// Sets it (owner inside an operation, or a quiescer, or before the cache is listed).
-    void set_hold_limit(std::int64_t limit) noexcept { hold_limit_ = limit; }
+    void set_hold_limit(std::int64_t limit) noexcept {
+        BPOOL_ASSERT(limit >= 0 && limit <= max_credit_bytes);
+        // Every low bit set: a packed credit is above it exactly when its bytes are.
+        hold_limit_ = pack_credit({limit, max_credit_blocks});
+    }
 
     /// Credit a request of the owner took out of the cache to spend outside an operation (a
     /// refill from a new chunk, a block from upstream): the owner's own, never a quiescer's, but
@@ -340,9 +393,8 @@ class alignas(64) thread_cache {
     // Hot: the first cache line holds everything the fast paths touch besides the bin (the
     // owner: find_cache's test).
     std::atomic<std::uint32_t> in_op_{0};
-    std::atomic<std::int64_t> bytes_credit_{0};
-    std::atomic<std::int64_t> blocks_credit_{0};
-    std::int64_t hold_limit_ = 0;
+    std::atomic<std::int64_t> credit_{pack_credit({})};  // packed_credit
+    std::int64_t hold_limit_ = pack_credit({0, max_credit_blocks});
     cache_owner* const owner_;
 
     bin bins_[table_size];

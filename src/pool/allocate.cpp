@@ -86,7 +86,7 @@ void* pool_core::allocate_cached(thread_cache* tc, unsigned c, std::size_t bytes
     }
     void* p = tc->pop(c);
     tc->set_credit(tc->credit() - amount_of(k));
-    tc->leave();
+    give_after(tc, excess_blocks(tc));
     finish(tc, retired);
     track::block_live(p, k.size);
     return p;
@@ -121,7 +121,7 @@ void* pool_core::refill_from_pages(thread_cache* tc, unsigned c, std::uint32_t n
     if (got.count > room) put_blocks(c, got.take_front(got.count - room), retired);
     tc->fill(c, got);
     tc->count_allocation(c);
-    tc->leave();
+    give_after(tc, excess_blocks(tc));
     finish(tc, retired);
     track::block_live(p, k.size);
     return p;
@@ -171,7 +171,9 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     // the request holds it outside any operation while upstream serves the block.
     std::chrono::nanoseconds waited{0};
     outcome o = outcome::granted;
-    thread_cache* tc = cache_for_thread();
+    // A cache's credit holds at most max_credit_bytes: a larger block's credit comes straight
+    // from the budget.
+    thread_cache* tc = size <= max_credit_bytes / 2 ? cache_for_thread() : nullptr;
     if (tc != nullptr) {
         registry_.enter(tc);
         if (take_credit(tc, need, bytes, mode, &o, &waited)) {

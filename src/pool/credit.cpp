@@ -1,5 +1,6 @@
 // The core's credit: what a request may spend, and how it is bounded (see "Caps" in
 // thread_cache.hpp and the budget in budget.hpp).
+#include <algorithm>
 #include <thread>
 
 #include "pool/options.hpp"
@@ -64,10 +65,25 @@ amount pool_core::return_credit(thread_cache* tc, amount keep) noexcept {
     return back;
 }
 
+// The blocks a cache's credit may reach in a slow path (two leases' worth, and what a lease adds
+// to at most one), plus what the fast paths may add before the next (every bin filling up): the
+// packed credit must hold them (thread_cache.hpp).
+constexpr std::int64_t held_blocks_limit = 2 * budget::max_lease_blocks;
+static_assert(held_blocks_limit + budget::max_lease_blocks + 2 + max_bin_blocks <=
+              max_credit_blocks);
+
 amount pool_core::excess_credit(thread_cache* tc) noexcept {
     if ((flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0)
         return return_credit(tc, {});
-    if (tc->credit().bytes > tc->hold_limit()) return return_credit(tc, budget_.lease());
+    const amount have = tc->credit();
+    if (have.bytes > tc->hold_limit() || have.blocks > held_blocks_limit)
+        return return_credit(tc, budget_.lease());
+    return {};
+}
+
+amount pool_core::excess_blocks(thread_cache* tc) noexcept {
+    if (BPOOL_UNLIKELY(tc->credit().blocks > held_blocks_limit))
+        return return_credit(tc, budget_.lease());
     return {};
 }
 
@@ -92,7 +108,11 @@ bool pool_core::take_credit(thread_cache* tc, amount need, std::size_t bytes, re
             return true;
         amount granted{};
         std::chrono::nanoseconds pause{0};
-        const budget::lease_result r = budget_.try_lease(need, true, pace, &granted, &pause);
+        // The extra blocks top the cache up to one lease's worth, never beyond: a cache that
+        // runs short of bytes only must not pile up blocks (thread_cache.hpp, packed credit).
+        const amount most_extra{budget::full_extra.bytes,
+                                std::max<std::int64_t>(0, budget::max_lease_blocks - have.blocks)};
+        const budget::lease_result r = budget_.try_lease(need, most_extra, pace, &granted, &pause);
         if (r == budget::lease_result::refused) break;
         if (r == budget::lease_result::leased) {
             tc->set_credit(have + granted);
@@ -122,7 +142,8 @@ outcome pool_core::acquire_exact(amount need, std::size_t bytes, request_mode& m
     for (bool pace = paces(mode);; pace = false) {
         amount granted{};
         std::chrono::nanoseconds pause{0};
-        const budget::lease_result r = budget_.try_lease(need, false, pace, &granted, &pause);
+        const budget::lease_result r =
+            budget_.try_lease(need, budget::no_extra, pace, &granted, &pause);
         if (r == budget::lease_result::leased) return outcome::granted;
         if (r == budget::lease_result::refused) break;
         budget_.paced(bytes);

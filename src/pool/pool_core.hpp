@@ -241,6 +241,9 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     /// the budget): all of it while requests wait or usage is above the soft threshold, else what
     /// exceeds its hold limit, keeping one lease.
     amount excess_credit(thread_cache* tc) noexcept;
+    /// After an allocation: the credit to hand back if the cache's blocks passed what its packed
+    /// credit may hold after a slow path (credit.cpp), else nothing.
+    amount excess_blocks(thread_cache* tc) noexcept;
     /// Gives `a`, taken out of a cache inside an operation, back to the budget after it.
     void give_after(thread_cache* tc, amount a) noexcept;
     void refresh_limits(thread_cache* tc) const noexcept;
