@@ -95,7 +95,7 @@ struct exit_hook {
         thread_slots& t = tls_slots;
         t.exiting = true;  // from now on this thread's operations go uncached
         auto release = [](thread_cache*& s) {
-            if (thread_cache* tc = std::exchange(s, nullptr)) tc->owner()->detach(tc);
+            if (thread_cache* tc = take_slot(s)) tc->owner()->detach(tc);
         };
         for (thread_cache*& s : t.fixed)
             release(s);

@@ -118,6 +118,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "base/amount.hpp"
 #include "base/block_list.hpp"
@@ -216,7 +217,7 @@ inline constexpr std::int64_t max_bin_blocks = [] {
 
 class alignas(64) thread_cache {
   public:
-    explicit thread_cache(cache_owner* owner) noexcept : owner_(owner) {}
+    constexpr explicit thread_cache(cache_owner* owner) noexcept : owner_(owner) {}
     thread_cache(const thread_cache&) = delete;
     thread_cache& operator=(const thread_cache&) = delete;
 
@@ -424,15 +425,32 @@ class alignas(64) thread_cache {
 
 inline constexpr std::uint32_t fixed_slots = 16;
 
-/// Per-thread state, trivially constructible so that the fast path reads it with no TLS guard.
-/// A slot holds the thread's cache for the pools with that id, or nullptr. A cache there may be a
-/// stale one, left by a destroyed pool that had the same id: its owner is then that pool's core,
-/// which the cache's reference keeps allocated, so no live pool's core can have its address (the
-/// owner test below).
+/// What a fixed TLS slot without a cache points to: a cache of no pool (its owner is null, so the
+/// fast path's owner test fails and no separate null test is needed). Never used as a cache.
+inline constinit thread_cache vacant_cache{nullptr};
+
+/// Takes the cache out of `slot` (a fixed slot, or an extra one, which may be null), leaving the
+/// slot vacant; nullptr if it held none.
+[[nodiscard]] inline thread_cache* take_slot(thread_cache*& slot) noexcept {
+    thread_cache* tc = std::exchange(slot, &vacant_cache);
+    return tc == &vacant_cache ? nullptr : tc;
+}
+
+consteval std::array<thread_cache*, fixed_slots> vacant_slots() {
+    std::array<thread_cache*, fixed_slots> slots{};
+    slots.fill(&vacant_cache);
+    return slots;
+}
+
+/// Per-thread state, constant-initialized so that the fast path reads it with no TLS guard. A
+/// slot holds the thread's cache for the pools with that id, or the vacant cache (an extra slot:
+/// or nullptr). A cache there may be a stale one, left by a destroyed pool that had the same id:
+/// its owner is then that pool's core, which the cache's reference keeps allocated, so no live
+/// pool's core can have its address (the owner test below).
 struct thread_slots {
-    thread_cache* fixed[fixed_slots] = {};
-    thread_cache* none = nullptr;    // always null: where pools with ids >= fixed_slots look first
-    thread_cache** extra = nullptr;  // slots for ids >= fixed_slots
+    std::array<thread_cache*, fixed_slots> fixed = vacant_slots();
+    thread_cache* none = &vacant_cache;  // always vacant: where pools with ids >= fixed_slots look
+    thread_cache** extra = nullptr;      // slots for ids >= fixed_slots
     std::uint32_t extra_size = 0;
     bool hooked = false;   // the exit hook is installed
     bool exiting = false;  // the exit hook ran: no more caches for this thread
@@ -450,12 +468,13 @@ extern constinit thread_local thread_slots tls_slots __attribute__((tls_model("i
 }
 
 /// The fast paths' lookup: this thread's cache for the pool whose core is `owner`, found in the
-/// slot at `offset` (slot_offset of its id); nullptr if there is none there, or if the id is
-/// beyond the fixed slots (`none`): the slow path looks further (find_cache).
+/// slot at `offset` (slot_offset of its id); nullptr if there is none there (the slot is vacant, or
+/// stale), or if the id is beyond the fixed slots (`none`): the slow path looks further
+/// (find_cache).
 BPOOL_INLINE thread_cache* fixed_cache(const cache_owner* owner, std::uint32_t offset) noexcept {
     thread_cache* tc = *reinterpret_cast<thread_cache* const*>(
         reinterpret_cast<const unsigned char*>(&tls_slots) + offset);
-    return tc != nullptr && tc->owner() == owner ? tc : nullptr;
+    return tc->owner() == owner ? tc : nullptr;  // never null: vacant_cache
 }
 
 /// Returns this thread's cache for the pool whose core is `owner` and whose id is `id`, or

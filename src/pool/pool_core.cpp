@@ -111,7 +111,7 @@ thread_cache* pool_core::cache_for_thread() noexcept {
     thread_cache** slot = slot_for(id_);
     if (slot == nullptr) return nullptr;
     // Left by a destroyed pool that had the same id.
-    if (thread_cache* stale = std::exchange(*slot, nullptr)) stale->owner()->detach(stale);
+    if (thread_cache* stale = take_slot(*slot)) stale->owner()->detach(stale);
     void* memory = meta::allocate(sizeof(thread_cache));
     if (memory == nullptr) return nullptr;
     auto* tc = ::new (memory) thread_cache(this);
