@@ -25,7 +25,7 @@
 // size class: a byte table, size_classes.hpp) or the pagemap, and the TLS slot; four cache lines
 // (pool header, TLS slot, cache header, bin), and for a free two more (the pagemap's root and
 // leaf entries); no call, no atomic read-modify-write. The TLS slot is one load at an offset the
-// pool computed once (slot_offset), and the cache's owner says whether it is this pool's. Keep it
+// pool computed once (slot_key), and the cache's owner says whether it is this pool's. Keep it
 // that way: anything else goes to the slow path.
 //
 // Quiescing. A thread that must touch other threads' caches (trim, a capacity change, credit
@@ -459,21 +459,28 @@ struct thread_slots {
 extern constinit thread_local thread_slots tls_slots __attribute__((tls_model("initial-exec")));
 
 /// The byte offset in thread_slots of the slot that the fast path reads first for pool id `id`:
-/// its fixed slot, or `none` for ids beyond them. Computed once per pool, so that the fast path
-/// finds the slot with one load at a constant offset from the thread pointer.
+/// its fixed slot, or `none` for ids beyond them.
 [[nodiscard]] constexpr std::uint32_t slot_offset(std::uint32_t id) noexcept {
     return id < fixed_slots ? static_cast<std::uint32_t>(offsetof(thread_slots, fixed) +
                                                          id * sizeof(thread_cache*))
                             : static_cast<std::uint32_t>(offsetof(thread_slots, none));
 }
 
+/// Where that slot is, from the thread pointer: the same in every thread, as tls_slots is in the
+/// static TLS block (initial-exec). Computed once per pool, so that the fast path reads the slot
+/// with one load addressed from the thread pointer (no load of the TLS offset first).
+[[nodiscard]] inline std::intptr_t slot_key(std::uint32_t id) noexcept {
+    const auto* slot = reinterpret_cast<const unsigned char*>(&tls_slots) + slot_offset(id);
+    return slot - static_cast<const unsigned char*>(__builtin_thread_pointer());
+}
+
 /// The fast paths' lookup: this thread's cache for the pool whose core is `owner`, found in the
-/// slot at `offset` (slot_offset of its id); nullptr if there is none there (the slot is vacant, or
+/// slot at `key` (slot_key of its id); nullptr if there is none there (the slot is vacant, or
 /// stale), or if the id is beyond the fixed slots (`none`): the slow path looks further
 /// (find_cache).
-BPOOL_INLINE thread_cache* fixed_cache(const cache_owner* owner, std::uint32_t offset) noexcept {
+BPOOL_INLINE thread_cache* fixed_cache(const cache_owner* owner, std::intptr_t key) noexcept {
     thread_cache* tc = *reinterpret_cast<thread_cache* const*>(
-        reinterpret_cast<const unsigned char*>(&tls_slots) + offset);
+        static_cast<const unsigned char*>(__builtin_thread_pointer()) + key);
     return tc->owner() == owner ? tc : nullptr;  // never null: vacant_cache
 }
 

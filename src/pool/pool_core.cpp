@@ -52,7 +52,7 @@ pool_core* pool_core::create(const pool_options& options, std::pmr::memory_resou
 pool_core::pool_core(const pool_options& options, std::pmr::memory_resource* upstream,
                      std::uint32_t id, const void* resource)
     : id_(id),
-      slot_offset_(slot_offset(id)),
+      slot_key_(slot_key(id)),
       largest_size_(options.largest_pooled_block),
       options_(options),
       upstream_(upstream),

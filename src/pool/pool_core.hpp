@@ -62,9 +62,9 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     // --- read by every fast path: keep together, first. ------------------------------------
     std::atomic<std::uint32_t> flags_{0};
     const std::uint32_t id_;
-    const std::uint32_t slot_offset_;  // slot_offset(id_): where find_cache looks first
-    const std::size_t largest_size_;   // requests up to this size may take the fast path
-    pagemap map_;                      // every free starts here (find: lock-free)
+    const std::intptr_t slot_key_;    // slot_key(id_): where fixed_cache looks
+    const std::size_t largest_size_;  // requests up to this size may take the fast path
+    pagemap map_;                     // every free starts here (find: lock-free)
 
     /// Creates a core with one reference for the pool_resource at `resource` (named in
     /// diagnostics). Throws std::bad_alloc.
@@ -144,7 +144,7 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     template <bool Any = false>
     BPOOL_INLINE void* pop_cached(std::size_t bytes, std::size_t alignment) noexcept {
         if (BPOOL_LIKELY(bytes <= largest_size_ && is_fast_alignment(alignment)))
-            if (thread_cache* tc = Any ? own_cache() : fixed_cache(this, slot_offset_))
+            if (thread_cache* tc = Any ? own_cache() : fixed_cache(this, slot_key_))
                 return tc->try_pop(flags_, size_to_class(bytes));
         return nullptr;
     }
@@ -166,7 +166,7 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
         else
             start = e.base_chunk() && e.starts_at(p);
         if (BPOOL_LIKELY(start))
-            if (thread_cache* tc = Any ? own_cache() : fixed_cache(this, slot_offset_))
+            if (thread_cache* tc = Any ? own_cache() : fixed_cache(this, slot_key_))
                 return tc->try_push(flags_, c, p);
         return false;
     }
