@@ -53,6 +53,20 @@ TEST(Pagemap, EmptyMapFindsNothingAnywhere) {
     }
 }
 
+// An address past 48 bits whose low 48 bits name a mapped page is no page of the map: the lookup
+// tells it by its root index, never by aliasing it onto the page.
+TEST(Pagemap, AnAddressPast48BitsNeverAliasesAMappedPage) {
+    pagemap map;
+    map.init();
+    ASSERT_TRUE(map.reserve(at(region_a), page_size));
+    map.set(at(region_a), page_entry::make(page_kind::chunk, at(0x1000), 7, 0));
+    ASSERT_EQ(map.find(at(region_a)).cls(), 7u);
+    for (const unsigned bit : {48u, 50u, 56u, 63u}) {
+        const page_entry e = map.find(at(region_a | (std::uintptr_t{1} << bit)));
+        EXPECT_EQ(e.word, 0u) << "bit " << bit;
+    }
+}
+
 TEST(Pagemap, RoundTripsEveryFieldOfAnEntry) {
     pagemap map;
     map.init();

@@ -33,23 +33,31 @@ enum class page_kind : std::uint8_t {
     direct = 3,        ///< A block served by upstream directly; the entry is on its first page.
 };
 
-/// One page's entry: kind in bits 0-2, `at_base` in bit 3, record address in bits 4-47 (records
-/// are 16-aligned), the page's index in its chunk in bits 48-55, the table entry (class) in bits
-/// 56-63. A chunk that does not start on a page boundary (a single-block chunk aligned to 16 B) is
-/// entered `at_base`: its one block starts at the chunk's base, which the record says.
+/// One page's entry: the table entry (class) in bits 0-7, the kind in bits 8-10, `at_base` in bit
+/// 11, the page's index in its chunk in bits 12-19, and the record's address (records are
+/// 16-aligned, below 2^48) shifted right by 4 in bits 20-63. The free fast path's fields come
+/// first: the class is the low byte, and the index sits where a page's number does in an address,
+/// so a chunk offset is two masks and an or. A chunk that does not start on a page boundary (a
+/// single-block chunk aligned to 16 B) is entered `at_base`: its one block starts at the chunk's
+/// base, which the record says.
 struct page_entry {
     std::uint64_t word = 0;
 
-    static constexpr std::uint64_t at_base_bit = 8;
+    static constexpr unsigned kind_shift = 8;
+    static constexpr std::uint64_t at_base_bit = std::uint64_t{8} << kind_shift;
+    static constexpr unsigned record_shift = 20;
 
     [[nodiscard]] static page_entry make(page_kind kind, const void* record, unsigned cls,
                                          unsigned page, bool at_base = false) noexcept {
         const auto addr = reinterpret_cast<std::uintptr_t>(record);
         BPOOL_ASSERT((addr & 15) == 0 && (addr >> 48) == 0 && page < 256 && cls < 256);
-        return {static_cast<std::uint64_t>(kind) | (at_base ? at_base_bit : 0) | addr |
-                (std::uint64_t{page} << 48) | (std::uint64_t{cls} << 56)};
+        return {std::uint64_t{cls} | (static_cast<std::uint64_t>(kind) << kind_shift) |
+                (at_base ? at_base_bit : 0) | (std::uint64_t{page} << page_shift) |
+                (static_cast<std::uint64_t>(addr >> 4) << record_shift)};
     }
-    [[nodiscard]] page_kind kind() const noexcept { return static_cast<page_kind>(word & 7); }
+    [[nodiscard]] page_kind kind() const noexcept {
+        return static_cast<page_kind>((word >> kind_shift) & 7);
+    }
     /// An entry for a record whose one block starts at `base` (not on a page boundary, for a
     /// chunk; anywhere, for a direct block): the page field holds where in the page it starts.
     [[nodiscard]] static page_entry make_at_base(page_kind kind, const void* record, unsigned cls,
@@ -68,26 +76,30 @@ struct page_entry {
     }
     /// A page-aligned chunk of a size class: what the deallocation fast path serves.
     [[nodiscard]] bool aligned_chunk() const noexcept {
-        return (word & 15) == static_cast<std::uint64_t>(page_kind::chunk);
+        return (word & (std::uint64_t{15} << kind_shift)) ==
+               static_cast<std::uint64_t>(page_kind::chunk) << kind_shift;
     }
     /// A chunk of a size class entered at_base (a single block aligned to 16 B).
     [[nodiscard]] bool base_chunk() const noexcept {
-        return (word & 15) == (static_cast<std::uint64_t>(page_kind::chunk) | at_base_bit);
+        return (word & (std::uint64_t{15} << kind_shift)) ==
+               ((static_cast<std::uint64_t>(page_kind::chunk) << kind_shift) | at_base_bit);
     }
-    [[nodiscard]] unsigned cls() const noexcept { return static_cast<unsigned>(word >> 56); }
+    [[nodiscard]] unsigned cls() const noexcept { return static_cast<unsigned>(word & 0xff); }
     [[nodiscard]] unsigned page() const noexcept {
-        return static_cast<unsigned>(word >> 48) & 0xff;
+        return static_cast<unsigned>(word >> page_shift) & 0xff;
     }
     template <class T>
     [[nodiscard]] T* record() const noexcept {
-        return reinterpret_cast<T*>(static_cast<std::uintptr_t>(word & 0x0000fffffffffff0ull));
+        return reinterpret_cast<T*>(static_cast<std::uintptr_t>((word >> record_shift) << 4));
     }
     /// For a chunk entry: the byte offset of `p` (in this entry's page) from its chunk's start.
     [[nodiscard]] std::uint32_t chunk_offset(const void* p) const noexcept {
         const auto addr = reinterpret_cast<std::uintptr_t>(p);
-        return static_cast<std::uint32_t>((page() << page_shift) | (addr & (page_size - 1)));
+        return static_cast<std::uint32_t>((word & (std::uint64_t{0xff} << page_shift)) |
+                                          (addr & (page_size - 1)));
     }
 };
+static_assert(page_shift == 12, "the page index field is where a page's number is");
 
 class pagemap;
 
@@ -124,10 +136,13 @@ class pagemap {
     /// including addresses beyond 48 bits). Two dependent loads.
     [[nodiscard]] BPOOL_INLINE page_entry find(const void* p) const noexcept {
         const auto addr = reinterpret_cast<std::uintptr_t>(p);
-        if (BPOOL_UNLIKELY((addr >> address_bits) != 0)) return {};
+        // A root index past the root is an address beyond 48 bits: one compare on the index the
+        // lookup needs anyway.
+        const std::uintptr_t root_index = addr >> (page_shift + leaf_bits);
+        if (BPOOL_UNLIKELY(root_index >= root_entries)) return {};
         const std::uintptr_t page = addr >> page_shift;
         const auto* leaf = reinterpret_cast<const std::atomic<std::uint64_t>*>(
-            root_[page >> leaf_bits].load(std::memory_order_relaxed) ^ default_leaf_address());
+            root_[root_index].load(std::memory_order_relaxed) ^ default_leaf_address());
         return {leaf[page & (leaf_entries - 1)].load(std::memory_order_relaxed)};
     }
 
