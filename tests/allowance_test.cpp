@@ -33,7 +33,7 @@ using test::counting_resource;
 std::int64_t own_reservation() {
     const detail::thread_slots& t = detail::tls_slots;
     for (const detail::thread_cache* s : t.fixed)
-        if (s != nullptr) return s->reserved();
+        if (s != &detail::vacant_cache) return s->reserved();
     for (std::uint32_t i = 0; i < t.extra_size; ++i)
         if (t.extra[i] != nullptr) return t.extra[i]->reserved();
     return -1;

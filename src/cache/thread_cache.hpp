@@ -180,9 +180,10 @@ struct bin_counts {
 // bit 20, set in every stored credit, and the blocks in bits 0-19. Subtracting a class's cost
 // (its size shifted up, plus one) leaves the word negative if the bytes ran short, and clears the
 // guard if the blocks did (the borrow stops there). The blocks stay far below their 20 bits: a
-// lease adds at most budget::max_lease_blocks beyond what the cache held, a slow free returns
-// what exceeds two leases' worth, and between slow paths the fast ones add at most what the bins
-// can hold (credit.cpp checks the sum at compile time).
+// lease tops them up to budget::max_lease_blocks (plus the request's own block), a slow
+// allocation or free that leaves more than two leases' worth hands back all but one lease's, and
+// between slow paths the fast ones add at most what the bins can hold (credit.cpp checks the sum
+// at compile time).
 inline constexpr unsigned credit_bytes_shift = 21;
 inline constexpr std::int64_t credit_guard = std::int64_t{1} << 20;
 /// The most blocks and bytes of credit a cache may hold.
@@ -228,7 +229,7 @@ class alignas(64) thread_cache {
         bin& b = bins_[c];
         void* p = b.head;
         // One subtraction spends the block's bytes and the block: the bytes ran short if the
-        // word went negative, the blocks if the guard bit was borrowed (see packed_credit).
+        // word went negative, the blocks if the guard bit was borrowed (see "packed credit").
         const std::int64_t credit = credit_.load(std::memory_order_relaxed) - class_cost[c];
         // The sign first: the subtraction's own flags test it.
         if (BPOOL_UNLIKELY(credit < 0) || BPOOL_UNLIKELY((credit & credit_guard) == 0) ||
@@ -394,9 +395,9 @@ class alignas(64) thread_cache {
     friend class cache_allowance;  // the reservation and the demand bookkeeping
 
     // Hot: the first cache line holds everything the fast paths touch besides the bin (the
-    // owner: find_cache's test).
+    // owner: fixed_cache's and find_cache's test).
     std::atomic<std::uint32_t> in_op_{0};
-    std::atomic<std::int64_t> credit_{pack_credit({})};  // packed_credit
+    std::atomic<std::int64_t> credit_{pack_credit({})};  // see "packed credit"
     std::int64_t hold_limit_ = pack_credit({0, max_credit_blocks});
     cache_owner* const owner_;
 

@@ -238,8 +238,9 @@ class pool_core final : public cache_owner, public reclaimer, public bin_sink {
     /// Takes the cache's credit above `keep` out of it (the caller gives it to the budget).
     static amount return_credit(thread_cache* tc, amount keep) noexcept;
     /// Takes out the credit the cache must hand back after an operation (the caller gives it to
-    /// the budget): all of it while requests wait or usage is above the soft threshold, else what
-    /// exceeds its hold limit, keeping one lease.
+    /// the budget): all of it while requests wait or usage is above the soft threshold, else,
+    /// past its hold limit or past the blocks a packed credit may keep (credit.cpp), all but one
+    /// lease.
     amount excess_credit(thread_cache* tc) noexcept;
     /// After an allocation: the credit to hand back if the cache's blocks passed what its packed
     /// credit may hold after a slow path (credit.cpp), else nothing.
