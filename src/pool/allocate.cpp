@@ -167,13 +167,11 @@ void* pool_core::allocate_direct(std::size_t bytes, std::size_t alignment, reque
     }
     const amount need{static_cast<std::int64_t>(size), 1};
     // Credit as for a pooled block: from this thread's cache when it has one (which hands its own
-    // unspent credit back before queueing at the cap), else, or for a block too large for a
-    // cache's credit (below), straight from the budget. Either way
-    // the request holds it outside any operation while upstream serves the block.
+    // unspent credit back before queueing at the cap), else straight from the budget, as for a
+    // block too large for a cache's packed credit (max_credit_bytes). Either way the request
+    // holds it outside any operation while upstream serves the block.
     std::chrono::nanoseconds waited{0};
     outcome o = outcome::granted;
-    // A cache's credit holds at most max_credit_bytes: a larger block's credit comes straight
-    // from the budget.
     thread_cache* tc = size <= max_credit_bytes / 2 ? cache_for_thread() : nullptr;
     if (tc != nullptr) {
         registry_.enter(tc);

@@ -75,10 +75,8 @@ static_assert(held_blocks_limit + budget::max_lease_blocks + 2 + max_bin_blocks 
 amount pool_core::excess_credit(thread_cache* tc) noexcept {
     if ((flags_.load(std::memory_order_acquire) & (flag_pressure | flag_pacing)) != 0)
         return return_credit(tc, {});
-    const amount have = tc->credit();
-    if (have.bytes > tc->hold_limit() || have.blocks > held_blocks_limit)
-        return return_credit(tc, budget_.lease());
-    return {};
+    if (tc->credit().bytes > tc->hold_limit()) return return_credit(tc, budget_.lease());
+    return excess_blocks(tc);
 }
 
 amount pool_core::excess_blocks(thread_cache* tc) noexcept {
